@@ -1,0 +1,100 @@
+"""Routes each provider webhook (by method and path) to its handler."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Request, Response
+
+from .answers import CallFacts, vonage_ncco
+from .settings import Settings
+from .tokens import issue_token
+
+Handler = Callable[[Request], Response]
+
+
+def log(severity: str, message: str, **fields: Any) -> None:
+    """One JSON line that Cloud Logging reads."""
+    print(json.dumps({"severity": severity, "message": message, **fields}, default=str), file=sys.stdout, flush=True)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    log("WARNING", message, status=status)
+    return _json({"error": message}, status)
+
+
+def _fields(request: Request) -> Mapping[str, Any]:
+    """Webhook fields from the query string (GET) or the JSON body (POST)."""
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        return body if isinstance(body, dict) else {}
+    return request.args
+
+
+def _base_url(request: Request) -> str:
+    # Behind Cloud Run the request reaches us over HTTP; the provider used the forwarded scheme.
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    return f"{scheme}://{request.host}"
+
+
+def create_router(settings: Settings | None = None) -> Handler:
+    settings = settings or Settings.from_env()
+
+    def vonage_answer(request: Request) -> Response:
+        fields = _fields(request)
+        call_id = str(fields.get("uuid") or "")
+        if not call_id:
+            return _error(400, "the answer webhook carries no call uuid")
+        call = CallFacts(
+            call_id=call_id,
+            caller=str(fields.get("from") or ""),
+            callee=str(fields.get("to") or ""),
+            conversation_id=str(fields.get("conversation_uuid") or ""),
+        )
+        ncco = vonage_ncco(
+            call,
+            recorder_url=settings.recorder_url,
+            token=issue_token(settings.secret, call_id),
+            sample_rate=settings.sample_rate,
+            greeting=settings.greeting,
+            event_url=f"{_base_url(request)}/vonage/event",
+        )
+        log("INFO", "answered call", provider="vonage", call_id=call_id)
+        return _json(ncco)
+
+    def vonage_event(request: Request) -> Response:
+        event = request.get_json(silent=True)
+        if not isinstance(event, dict):
+            return _error(400, "the event webhook body is not a JSON object")
+        log(
+            "INFO",
+            f"vonage event {event.get('status', '?')}",
+            provider="vonage",
+            call_id=event.get("uuid"),
+            event={key: event[key] for key in list(event)[:30]},
+        )
+        return Response(status=204)
+
+    routes: dict[tuple[str, str], Handler] = {
+        ("GET", "/vonage/answer"): vonage_answer,
+        ("POST", "/vonage/answer"): vonage_answer,
+        ("POST", "/vonage/event"): vonage_event,
+    }
+
+    def route(request: Request) -> Response:
+        handler = routes.get((request.method, request.path.rstrip("/")))
+        if handler is None:
+            known = sorted({path for _, path in routes})
+            if any(path == request.path.rstrip("/") for path in known):
+                return _error(405, f"{request.method} is not accepted on {request.path}")
+            return _error(404, f"no webhook at {request.path[:80]}; try one of {', '.join(known)}")
+        return handler(request)
+
+    return route

@@ -1,0 +1,44 @@
+"""The function's configuration, read once from the environment into a frozen object.
+
+Every name here is documented in README.md and set by infra/function.tf.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MIN_SECRET_LENGTH = 32  # HS256 keys shorter than the hash are weak (RFC 7518 section 3.2)
+SAMPLE_RATES = (8000, 16000, 24000)  # what Vonage's audio/l16 content-type offers
+DEFAULT_GREETING = "This call is recorded."
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    recorder_url: str  # ws:// or wss:// base URL of the recorder, no trailing slash
+    secret: str
+    greeting: str = DEFAULT_GREETING
+    sample_rate: int = 16000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        recorder_url = env.get("RECORDER_URL", "ws://127.0.0.1:8000").rstrip("/")
+        if not recorder_url.startswith(("ws://", "wss://")):
+            raise SettingsError(f"RECORDER_URL must start with wss:// (or ws:// locally), not {recorder_url!r}")
+        secret = env.get("RECORDER_SECRET", "")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"RECORDER_SECRET must be set to at least {MIN_SECRET_LENGTH} characters")
+        raw_rate = env.get("SAMPLE_RATE", "") or str(cls.sample_rate)
+        if raw_rate not in {str(rate) for rate in SAMPLE_RATES}:
+            raise SettingsError(f"SAMPLE_RATE must be one of {', '.join(map(str, SAMPLE_RATES))}, not {raw_rate!r}")
+        return cls(
+            recorder_url=recorder_url,
+            secret=secret,
+            greeting=env.get("GREETING", DEFAULT_GREETING),  # set but empty: no notice
+            sample_rate=int(raw_rate),
+        )

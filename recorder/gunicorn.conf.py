@@ -1,0 +1,18 @@
+"""gunicorn settings for the recorder: the one command line, in the container and locally.
+
+gunicorn --config gunicorn.conf.py 'recorder.app:create_app()'    (from recorder/)
+"""
+
+import os
+
+# Cloud Run sets PORT; locally devstack.py sets HOST=127.0.0.1 and PORT=RECORDER_PORT.
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
+# gevent-websocket's worker: each call's WebSocket is a greenlet, so one process holds hundreds of calls.
+worker_class = "geventwebsocket.gunicorn.workers.GeventWebSocketWorker"
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_connections = 1000  # Cloud Run's highest per-instance concurrency
+# Cloud Run sends SIGTERM, then SIGKILL 10 s later: finish in-flight calls well inside that.
+graceful_timeout = 8
+# gunicorn 27 opens a control socket under ~/.gunicorn; a read-only, non-root container has no use for it.
+control_socket_disable = True
+accesslog = None  # the app logs one JSON line per call instead

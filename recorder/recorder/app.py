@@ -1,0 +1,96 @@
+"""The recorder's HTTP surface: GET /healthz, and one WebSocket route per provider holding a call's stream.
+
+Served by gunicorn with gevent-websocket's worker (see Makefile `run` and recorder/Dockerfile):
+    gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker 'recorder.app:create_app()'
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gevent
+from flask import Flask, abort, request
+
+from . import logs, wsfix
+from .events import INTERNAL_ERROR, NORMAL, POLICY_VIOLATION, ProtocolError
+from .protocols import adapter_for
+from .session import CallSession
+from .settings import Settings
+from .store import Store, store_for
+
+log = logging.getLogger("recorder")
+
+IDLE_TIMEOUT_S = 30.0  # a stream silent this long is a dropped connection: finalize what we have
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    logs.configure()
+    wsfix.apply()
+    settings = settings or Settings.from_env()
+    store = store or store_for(settings.bucket, settings.recordings_dir)
+    app = Flask(__name__)
+
+    @app.get("/healthz")
+    def healthz() -> str:
+        return "ok"
+
+    @app.route("/ws/<provider>", websocket=True)
+    def stream(provider: str) -> str:
+        ws = request.environ.get("wsgi.websocket")
+        if ws is None:
+            abort(400, "this path takes WebSocket connections only")
+        adapter = adapter_for(provider)
+        if adapter is None:
+            log.warning("closing with %d: no stream path for %r", POLICY_VIOLATION, provider[:40])
+            ws.close(POLICY_VIOLATION, "unknown provider path")
+            return ""
+        session = CallSession(adapter, settings, store, presented_token=_presented_token())
+        hold_call(ws, session, settings)
+        return ""
+
+    return app
+
+
+def _presented_token() -> str | None:
+    """The token from `?token=` (Vonage NCCO uri) or `Authorization: Bearer` (SignalWire authBearerToken)."""
+    bearer = request.headers.get("Authorization", "")
+    if bearer.lower().startswith("bearer "):
+        return bearer[7:].strip()
+    return request.args.get("token")
+
+
+def hold_call(ws: Any, session: CallSession, settings: Settings) -> None:
+    """The socket loop: receive, hand to the session, and store the recording however the call ends."""
+    reason = "connection closed"  # by the peer, or dropped: gevent-websocket reports both as None
+    try:
+        no_handshake = ProtocolError(
+            POLICY_VIOLATION, f"no authorised call handshake within {settings.handshake_timeout_s:g} s"
+        )
+        with gevent.Timeout(settings.handshake_timeout_s, no_handshake):
+            while session.call is None and _receive_into(session, ws):
+                pass
+        ws.handler.socket.settimeout(IDLE_TIMEOUT_S)  # a half-open connection ends as a drop
+        while not session.ended_by_provider and _receive_into(session, ws):
+            pass
+        if session.ended_by_provider:
+            reason = "ended by provider"
+            ws.close(NORMAL, "recorded")
+    except ProtocolError as error:
+        reason = f"protocol error: {error.reason}"
+        log.warning("closing with %d: %s", error.close_code, error.reason, extra=session.log_fields)
+        ws.close(error.close_code, error.reason)
+    except Exception:
+        reason = "recorder error"
+        log.exception("recorder error", extra=session.log_fields)  # the peer learns only the code
+        ws.close(INTERNAL_ERROR, "recorder error")
+    finally:
+        session.finish(reason)
+
+
+def _receive_into(session: CallSession, ws: Any) -> bool:
+    message = ws.receive()
+    if message is None:
+        return False
+    session.receive(message)
+    return True

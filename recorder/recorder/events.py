@@ -1,0 +1,80 @@
+"""The event vocabulary shared by every protocol adapter.
+
+Adapters turn a provider's messages into these events; the call session consumes them. Audio is always
+decoded to signed 16-bit little-endian PCM and carries the provider's own position for it, so nothing
+downstream needs to know which provider or codec it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    """The stream's handshake: who the call is, how its audio is shaped, and the token it presented."""
+
+    provider: str
+    call_id: str
+    sample_rate: int
+    tracks: tuple[str, ...]  # in channel order: tracks[0] becomes the WAV's channel 0 (left)
+    token: str | None = None
+    caller: str = ""
+    callee: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Audio:
+    """PCM for one track, starting at `position` samples from the start of that track's stream."""
+
+    track: str
+    position: int
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    digit: str
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class TrackEnded:
+    track: str
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A message understood well enough to skip (a mark, an unknown event): logged once per kind."""
+
+    kind: str
+
+
+Event = CallStarted | Audio | Dtmf | TrackEnded | CallEnded | Ignored
+
+
+class ProtocolError(Exception):
+    """The one error an adapter raises: what the peer sent is unusable. Carries the WebSocket close code."""
+
+    def __init__(self, close_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = close_code
+        self.reason = reason
+
+
+# Close codes (RFC 6455 section 7.4.1) the recorder sends.
+NORMAL = 1000
+GOING_AWAY = 1001
+PROTOCOL_ERROR = 1002  # messages out of order or missing what the provider's protocol requires
+UNSUPPORTED_DATA = 1003
+INVALID_PAYLOAD = 1007
+POLICY_VIOLATION = 1008  # no valid token for this call
+MESSAGE_TOO_BIG = 1009
+INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013

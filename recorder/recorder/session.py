@@ -1,0 +1,136 @@
+"""One call: adapter events -> timeline -> WAV spool file -> store.
+
+The session knows nothing of sockets: the app feeds it messages and calls `finish()` however the call ended,
+and `finish()` stores everything received so far.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+
+from .events import POLICY_VIOLATION, Audio, CallEnded, CallStarted, Dtmf, Ignored, ProtocolError
+from .protocols import Adapter
+from .settings import Settings
+from .store import Store
+from .timeline import Timeline
+from .tokens import token_problem
+from .wav import WavWriter
+
+log = logging.getLogger("recorder.session")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(call_id: str) -> str:
+    """A call id as a file and object name: no path separators, no leading dot, bounded length."""
+    return _UNSAFE.sub("_", call_id)[:128].lstrip(".") or "call"
+
+
+class CallSession:
+    def __init__(self, adapter: Adapter, settings: Settings, store: Store, presented_token: str | None = None):
+        self._adapter = adapter
+        self._settings = settings
+        self._store = store
+        self._presented_token = presented_token
+        self.call: CallStarted | None = None
+        self.ended_by_provider = False
+        self._timeline: Timeline | None = None
+        self._writer: WavWriter | None = None
+        self._started_at = 0.0
+        self._dtmf: list[dict[str, object]] = []
+        self._ignored: set[str] = set()
+
+    @property
+    def log_fields(self) -> dict[str, str]:
+        return {"call_id": self.call.call_id, "provider": self.call.provider} if self.call else {}
+
+    def receive(self, message: str | bytes) -> None:
+        for event in self._adapter.receive(message):
+            if type(event) is Audio:
+                if self._writer is None or self._timeline is None:
+                    raise ProtocolError(POLICY_VIOLATION, "audio before the call was authorised")
+                frames = self._timeline.add(event.track, event.position, event.pcm)
+                if frames:
+                    self._writer.write(frames)
+            elif isinstance(event, CallStarted):
+                self._start(event)
+            elif isinstance(event, Dtmf) and self._timeline:
+                self._dtmf.append({"digit": event.digit, "at_ms": self._timeline.position_ms})
+            elif isinstance(event, CallEnded):
+                self.ended_by_provider = True
+            elif isinstance(event, Ignored) and event.kind not in self._ignored:
+                self._ignored.add(event.kind)
+                log.info("ignoring %s messages", event.kind, extra=self.log_fields)
+
+    def _start(self, call: CallStarted) -> None:
+        if self.call is not None:
+            raise ProtocolError(POLICY_VIOLATION, "a second call handshake on one stream")
+        problem = token_problem(call.token or self._presented_token, self._settings.secret, call.call_id)
+        if problem:
+            raise ProtocolError(POLICY_VIOLATION, f"{problem} for call {safe_name(call.call_id)}")
+        self.call = call
+        self._started_at = time.time()
+        self._timeline = Timeline(call.tracks, call.sample_rate, self._settings.reorder_window_ms)
+        spool = os.path.join(self._settings.spool_dir, f"{safe_name(call.call_id)}.{uuid.uuid4().hex[:8]}.wav")
+        self._writer = WavWriter(spool, call.sample_rate, len(call.tracks))
+        log.info(
+            "call started",
+            extra={**self.log_fields, "sample_rate": call.sample_rate, "tracks": list(call.tracks)},
+        )
+
+    def finish(self, reason: str) -> str | None:
+        """Finalize and store the recording; return where it went (None if the call never started)."""
+        if self._writer is None or self._timeline is None or self.call is None:
+            return None
+        self._writer.write(self._timeline.finish())
+        self._writer.close()
+        metadata = self._metadata(reason)
+        try:
+            location = self._store.save(self._writer.path, self._object_name(), metadata)
+        except Exception:
+            log.exception("storing failed; the recording stays in %s", self._writer.path, extra=self.log_fields)
+            return None
+        os.remove(self._writer.path)  # only now that the store has confirmed
+        log.info(
+            "recording stored",
+            extra={**self.log_fields, "location": location, "duration_s": metadata["duration_s"], "reason": reason},
+        )
+        return location
+
+    def _object_name(self) -> str:
+        assert self.call is not None
+        day = datetime.fromtimestamp(self._started_at, UTC).strftime("%Y/%m/%d")
+        return f"{day}/{safe_name(self.call.call_id)}.wav"
+
+    def _metadata(self, reason: str) -> dict[str, str]:
+        assert self.call is not None and self._writer is not None and self._timeline is not None
+        call, stats = self.call, self._timeline.stats
+        metadata = {
+            "provider": call.provider,
+            "call_id": call.call_id,
+            "from": call.caller,
+            "to": call.callee,
+            "started_at": _iso(self._started_at),
+            "ended_at": _iso(time.time()),
+            "duration_s": f"{self._writer.frames / call.sample_rate:.3f}",
+            "sample_rate": str(call.sample_rate),
+            "channels": str(len(call.tracks)),
+            "tracks": ",".join(call.tracks),
+            "dtmf": json.dumps(self._dtmf, separators=(",", ":")),
+            "gaps": str(stats.gaps),
+            "gap_ms": str(stats.gap_ms),
+            "duplicates": str(stats.duplicates),
+            "late_drops": str(stats.late),
+            "end_reason": reason,
+        }
+        return {**call.extra, **metadata}
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

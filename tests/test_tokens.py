@@ -1,0 +1,41 @@
+"""The per-call token: signed by the function, checked by the recorder."""
+
+from __future__ import annotations
+
+import time
+
+from answerer.tokens import TTL_S, issue_token
+from recorder.tokens import token_problem
+
+SECRET = "k" * 40
+
+
+def test_a_fresh_token_admits_its_own_call() -> None:
+    assert token_problem(issue_token(SECRET, "call-1"), SECRET, "call-1") is None
+
+
+def test_an_expired_token_is_refused() -> None:
+    issued = time.time() - TTL_S - 60
+    assert token_problem(issue_token(SECRET, "call-1", now=issued), SECRET, "call-1") == "token expired"
+
+
+def test_a_token_for_another_call_is_refused() -> None:
+    assert token_problem(issue_token(SECRET, "call-1"), SECRET, "call-2") == "token is for another call"
+
+
+def test_a_tampered_token_is_refused() -> None:
+    # Call 2's signature on a payload rewritten to say call 1.
+    head, _, signature = issue_token(SECRET, "call-2").split(".")
+    payload = issue_token(SECRET, "call-1").split(".")[1]
+    forged = ".".join((head, payload, signature))
+    assert token_problem(forged, SECRET, "call-1") == "invalid token (InvalidSignatureError)"
+
+
+def test_a_token_signed_with_another_secret_is_refused() -> None:
+    assert token_problem(issue_token("z" * 40, "call-1"), SECRET, "call-1") == "invalid token (InvalidSignatureError)"
+
+
+def test_no_token_and_garbage_are_refused_without_echoing_them() -> None:
+    assert token_problem(None, SECRET, "c") == "no token presented"
+    problem = token_problem("not-a-jwt-secretish", SECRET, "c")
+    assert problem is not None and "secretish" not in problem

@@ -1,0 +1,140 @@
+"""A Vonage call end to end: the real function answers, the simulator streams, gunicorn records, storage keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import pytest
+from conftest import Stack, run, wait_for
+
+from answerer.tokens import issue_token
+from callsim import vonage
+from callsim.audio import read_wav, sample
+from devstack import LOCAL_SECRET
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 24000])
+def test_stored_pcm_equals_sent_pcm_with_dtmf(gcs_stack: Stack, rate: int) -> None:
+    audio = read_wav(sample(rate))
+    result = run(vonage.call(gcs_stack.answer_url(rate=rate), audio, speed=0, dtmf=((0.5, "1"), (2.0, "#"))))
+
+    recording = gcs_stack.stored(result.call_id)
+    assert recording.pcm == audio.data == bytes(result.sent)
+    assert (recording.channels, recording.sample_rate) == (1, rate)
+    assert recording.name.endswith(f"/{result.call_id}.wav") and recording.name.count("/") == 3
+    meta = recording.metadata
+    assert json.loads(meta["dtmf"]) == [{"digit": "1", "at_ms": 500}, {"digit": "#", "at_ms": 2000}]
+    assert (meta["provider"], meta["call_id"], meta["from"], meta["to"]) == (
+        "vonage",
+        result.call_id,
+        "15550100001",
+        "15550100002",
+    )
+    assert meta["sample_rate"] == str(rate) and meta["channels"] == "1"
+    assert float(meta["duration_s"]) == pytest.approx(audio.duration_s, abs=0.001)
+    assert meta["started_at"] <= meta["ended_at"]
+    assert gcs_stack.spooled() == []  # removed once the store confirmed
+
+
+def test_dropped_connection_still_stores_every_frame(gcs_stack: Stack) -> None:
+    audio = read_wav(sample(16000))
+    result = run(vonage.call(gcs_stack.answer_url(), audio, speed=0, end="drop"))
+
+    recording = gcs_stack.stored(result.call_id)
+    assert recording.pcm == audio.data
+    assert recording.metadata["end_reason"] == "connection closed"
+
+
+def test_odd_sized_frames_are_stitched_back_together(gcs_stack: Stack) -> None:
+    audio = read_wav(sample(8000))
+    call_id = "odd-frames"
+    ncco = vonage.fetch_ncco(gcs_stack.answer_url(), call_id, "1", "2")
+    endpoint = vonage.websocket_endpoint(ncco)
+    cut = [audio.data[i : i + 333] for i in range(0, len(audio.data), 333)]  # odd sizes, split samples
+
+    async def stream_odd() -> None:
+        from websockets.asyncio.client import connect
+
+        async with connect(endpoint["uri"]) as ws:
+            await ws.send(
+                json.dumps(
+                    {"event": "websocket:connected", "content-type": endpoint["content-type"], **endpoint["headers"]}
+                )
+            )
+            for piece in cut:
+                await ws.send(piece)
+
+    run(stream_odd())
+    assert gcs_stack.stored(call_id).pcm == audio.data
+
+
+def _with_token(uri: str, token: str | None) -> str:
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(query=urlencode({"token": token}) if token else ""))
+
+
+def _tampered(token: str) -> str:
+    head, payload, signature = token.split(".")
+    return ".".join((head, payload, ("A" if signature[0] != "A" else "B") + signature[1:]))
+
+
+@pytest.mark.parametrize("case", ["missing", "tampered", "other call", "wrong secret", "expired"])
+def test_a_bad_token_stores_nothing(gcs_stack: Stack, case: str) -> None:
+    call_id = f"bad-token-{case.replace(' ', '-')}"
+    endpoint = vonage.websocket_endpoint(vonage.fetch_ncco(gcs_stack.answer_url(), call_id, "1", "2"))
+    good = parse_qs(urlsplit(endpoint["uri"]).query)["token"][0]
+    token = {
+        "missing": None,
+        "tampered": _tampered(good),
+        "other call": issue_token(LOCAL_SECRET, "some-other-call"),
+        "wrong secret": issue_token("x" * 40, call_id),
+        "expired": issue_token(LOCAL_SECRET, call_id, now=0),
+    }[case]
+    endpoint = {**endpoint, "uri": _with_token(endpoint["uri"], token)}
+
+    result = run(vonage.stream(endpoint, read_wav(sample(16000)), call_id=call_id, speed=0))
+
+    assert result.close_code == 1008
+    refusals = wait_for(lambda: [e for e in gcs_stack.logs() if call_id in e["message"]], what="the refusal log")
+    assert len(refusals) == 1 and refusals[0]["severity"] == "WARNING"
+    assert gcs_stack.find(call_id) is None
+    assert not [path for path in gcs_stack.spooled() if path.name.startswith(call_id)]
+
+
+def test_twenty_concurrent_calls_all_land_intact(gcs_stack: Stack) -> None:
+    audio = read_wav(sample(16000))
+
+    async def twenty() -> list[vonage.CallResult]:
+        calls = [vonage.call(gcs_stack.answer_url(), audio, speed=4, call_id=f"concurrent-{n:02d}") for n in range(20)]
+        return await asyncio.gather(*calls)
+
+    results = run(twenty())
+    for result in results:
+        assert gcs_stack.stored(result.call_id).pcm == audio.data
+
+
+def test_local_directory_sink_gives_the_same_result(local_stack: Stack) -> None:
+    audio = read_wav(sample(16000))
+    result = run(vonage.call(local_stack.answer_url(), audio, speed=0, dtmf=((1.0, "7"),)))
+
+    recording = local_stack.stored(result.call_id)
+    assert recording.pcm == audio.data
+    assert recording.metadata["call_id"] == result.call_id
+    assert json.loads(recording.metadata["dtmf"]) == [{"digit": "7", "at_ms": 1000}]
+    assert local_stack.spooled() == []
+    assert local_stack.recordings_dir is not None
+    assert not list(local_stack.recordings_dir.rglob("*.part"))  # no staging file left behind
+
+
+def test_the_same_call_recorded_twice_is_never_overwritten(local_stack: Stack) -> None:
+    first, second = read_wav(sample(16000, "agent")), read_wav(sample(16000))
+    first_result = run(vonage.call(local_stack.answer_url(), first, speed=0, call_id="twice"))
+    assert local_stack.stored(first_result.call_id).pcm == first.data
+    run(vonage.call(local_stack.answer_url(), second, speed=0, call_id="twice"))
+
+    assert local_stack.recordings_dir is not None
+    again = wait_for(lambda: list(local_stack.recordings_dir.rglob("twice-1.wav")), what="the second recording")
+    assert local_stack.stored("twice").pcm == first.data
+    assert again[0].with_suffix(".json").exists()
