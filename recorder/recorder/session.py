@@ -43,6 +43,9 @@ class CallSession:
         self._timeline: Timeline | None = None
         self._writer: WavWriter | None = None
         self._started_at = 0.0
+        self.last_message_at = time.monotonic()
+        self._first_audio_at = 0.0  # monotonic clock; 0: no audio yet
+        self.worst_lag_s = 0.0  # how far processing trailed the provider's clock: the capacity signal
         self._dtmf: list[dict[str, object]] = []
         self._ignored: set[str] = set()
 
@@ -53,8 +56,9 @@ class CallSession:
     def receive(self, message: str | bytes) -> None:
         for event in self._adapter.receive(message):
             if type(event) is Audio:
-                if self._writer is None or self._timeline is None:
+                if self._writer is None or self._timeline is None or self.call is None:
                     raise ProtocolError(POLICY_VIOLATION, "audio before the call was authorised")
+                self._measure_lag(event.position / self.call.sample_rate)
                 frames = self._timeline.add(event.track, event.position, event.pcm)
                 if frames:
                     self._writer.write(frames)
@@ -67,6 +71,14 @@ class CallSession:
             elif isinstance(event, Ignored) and event.kind not in self._ignored:
                 self._ignored.add(event.kind)
                 log.info("ignoring %s messages", event.kind, extra=self.log_fields)
+
+    def _measure_lag(self, audio_s: float) -> None:
+        now = time.monotonic()
+        if not self._first_audio_at:
+            self._first_audio_at = now - audio_s
+        lag = now - self._first_audio_at - audio_s
+        if lag > self.worst_lag_s:
+            self.worst_lag_s = lag
 
     def _start(self, call: CallStarted) -> None:
         if self.call is not None:
@@ -99,7 +111,13 @@ class CallSession:
         os.remove(self._writer.path)  # only now that the store has confirmed
         log.info(
             "recording stored",
-            extra={**self.log_fields, "location": location, "duration_s": metadata["duration_s"], "reason": reason},
+            extra={
+                **self.log_fields,
+                "location": location,
+                "duration_s": metadata["duration_s"],
+                "reason": reason,
+                "worst_lag_ms": round(self.worst_lag_s * 1000, 1),
+            },
         )
         return location
 

@@ -25,6 +25,7 @@ class Settings:
     spool_dir: str = tempfile.gettempdir()
     reorder_window_ms: int = 200
     handshake_timeout_s: float = 10.0
+    read_batch_ms: int = 40
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -38,6 +39,7 @@ class Settings:
             spool_dir=env.get("SPOOL_DIR", "") or cls.spool_dir,
             reorder_window_ms=_int(env, "REORDER_WINDOW_MS", cls.reorder_window_ms, 0, 5000),
             handshake_timeout_s=_int(env, "HANDSHAKE_TIMEOUT_S", int(cls.handshake_timeout_s), 1, 120),
+            read_batch_ms=_int(env, "READ_BATCH_MS", cls.read_batch_ms, 0, 80),
         )
 
 
