@@ -37,7 +37,7 @@ demo: venv
 	$(BIN)/python devstack.py demo
 
 call: venv
-	$(BIN)/python -m callsim --answer-url http://127.0.0.1:$(FUNCTION_PORT)/vonage/answer $(ARGS)
+	$(BIN)/python -m callsim $(ARGS)
 
 test: venv
 	$(BIN)/python -m pytest

@@ -158,13 +158,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_until_listening(recorder_port, processes[0])
         wait_until_listening(function_port, processes[1])
-        answer_url = f"http://127.0.0.1:{function_port}/vonage/answer"
+        function = f"http://127.0.0.1:{function_port}"
+        answer_url = f"{function}/vonage/answer"
         bucket = env.get("RECORDINGS_BUCKET")
         recordings = f"gs://{bucket}" if bucket else env["RECORDINGS_DIR"]
-        print(f"\nanswer URL  {answer_url}\nrecorder    {env['RECORDER_URL']}\nrecordings  {recordings}\n", flush=True)
+        print(
+            f"\nanswer URLs  {answer_url}  (events: {function}/vonage/event)\n"
+            f"             {function}/twilio/answer  (Twilio and SignalWire)\n"
+            f"             {function}/voxology/answer\n"
+            f"recorder     {env['RECORDER_URL']}\nrecordings   {recordings}\n",
+            flush=True,
+        )
         if args.mode == "demo":
             return demo(answer_url, env)
-        print("Place a call with `make call` in another terminal; Ctrl-C stops the stack.", flush=True)
+        print(
+            "Place a call with `make call` (or `make call ARGS='--provider twilio'`) in another terminal; "
+            "Ctrl-C stops the stack.",
+            flush=True,
+        )
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
         return 1  # one of them died on its own

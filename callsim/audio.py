@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # removed in 3.13, where audioop-lts provides it
+    import audioop
 
 SAMPLES = Path(__file__).parent / "samples"
 FRAME_S = 0.020  # providers send 20 ms of audio per message
@@ -34,3 +39,8 @@ def read_wav(path: str | Path) -> Pcm:
 def sample(rate: int, voice: str = "caller") -> Path:
     """A bundled speech sample (espeak-ng, resampled with sox -D) at 8000, 16000 or 24000 Hz."""
     return SAMPLES / f"{voice}-{rate}.wav"
+
+
+def to_ulaw(pcm: bytes) -> bytes:
+    """G.711 mu-law, as Twilio and Voxology send it."""
+    return audioop.lin2ulaw(pcm, 2)

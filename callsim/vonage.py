@@ -6,25 +6,15 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from .audio import FRAME_S, Pcm
-
-
-@dataclass
-class CallResult:
-    call_id: str
-    sent_bytes: int = 0  # how much of the audio reached the socket: always a prefix of it
-    close_code: int | None = None  # what the recorder closed with, if it did
-    dtmf: list[str] = field(default_factory=list)
-    worst_send_lag_s: float = 0.0  # how far this simulator itself fell behind real-time pace
-    hung_up_at: float = 0.0  # wall clock when the simulator closed or dropped the call
+from .common import CallResult, Pacer, finish
 
 
 def fetch_ncco(answer_url: str, call_id: str, caller: str, callee: str) -> list[dict[str, Any]]:
@@ -88,31 +78,20 @@ async def stream(
                     {"event": "websocket:connected", "content-type": content_type, **endpoint.get("headers", {})}
                 )
             )
-            loop = asyncio.get_running_loop()
-            started = loop.time()
+            pacer = Pacer(speed)
             for index, frame in enumerate(audio.frames()):
                 at = index * FRAME_S
-                if speed > 0:
-                    due = started + at / speed
-                    await asyncio.sleep(max(0.0, due - loop.time()))
-                    result.worst_send_lag_s = max(result.worst_send_lag_s, loop.time() - due)
+                await pacer.until(at)
                 while pending_dtmf and pending_dtmf[0][0] <= at:
                     digit = pending_dtmf.pop(0)[1]
                     await ws.send(json.dumps({"event": "websocket:dtmf", "digit": digit, "duration": 260}))
                     result.dtmf.append(digit)
                 await ws.send(frame)
                 result.sent_bytes += len(frame)
+            result.worst_send_lag_s = pacer.worst_lag_s
             result.hung_up_at = time.time()
             await finish(ws, end)
         except ConnectionClosed:
             pass
         result.close_code = ws.close_code if ws.close_code not in (None, 1006) else None
     return result
-
-
-async def finish(ws: ClientConnection, end: str) -> None:
-    if end == "drop":
-        ws.transport.abort()  # no close frame, no FIN handshake: a vanished network path
-        await asyncio.sleep(0)
-    else:
-        await ws.close()

@@ -21,6 +21,7 @@ import pytest
 
 import devstack
 from devstack import GcsEmulator, free_port
+from recorder.session import safe_name
 
 BUCKET = "recordings-test"
 
@@ -75,6 +76,7 @@ class Stack:
         return [entry for entry in self.logs() if entry.get("call_id") == call_id]
 
     def find(self, call_id: str) -> Recording | None:
+        call_id = safe_name(call_id)  # as the recorder names its objects
         if self.gcs is not None:
             bucket = self.gcs.client().bucket(BUCKET)
             for blob in bucket.list_blobs():
@@ -101,7 +103,7 @@ class Stack:
 def running_stack(tmp: Path, gcs: GcsEmulator | None, rates: tuple[int, ...] = (16000,), **env: str) -> Iterator[Stack]:
     stack = Stack(free_port(), tmp / "recorder.log", tmp / "spool", gcs=gcs)
     stack.spool_dir.mkdir()
-    overrides = {"SPOOL_DIR": str(stack.spool_dir), **env}
+    overrides = {"SPOOL_DIR": str(stack.spool_dir), "HANDSHAKE_TIMEOUT_S": "2", **env}
     if gcs:
         overrides.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=gcs.url)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -12,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
-from answerer.answers import CallFacts, vonage_ncco
+from answerer.answers import VOICEMAIL_PROMPT, CallFacts, twiml, vonage_ncco, voxology_call_flow
 from answerer.settings import Settings, SettingsError
 
 SECRET = "s" * 40
@@ -24,7 +25,8 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskClient]:
     monkeypatch.setenv("RECORDER_SECRET", SECRET)
     monkeypatch.setenv("RECORDER_URL", "wss://recorder.example")
     monkeypatch.setenv("SAMPLE_RATE", "8000")
-    monkeypatch.delenv("GREETING", raising=False)
+    for name in ("GREETING", "FORWARD_TO", "MAX_CALL_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.syspath_prepend(str(FUNCTIONS))
     yield create_app("webhook", str(FUNCTIONS / "main.py")).test_client()
 
@@ -137,3 +139,103 @@ def test_settings_defaults() -> None:
         16000,
         "This call is recorded.",
     )
+
+
+def test_twiml_golden_takes_a_message_without_forward_to() -> None:
+    call = CallFacts(call_id="CA1", caller="+15550100001", callee="+15550100002")
+    document = twiml(
+        call,
+        recorder_url="wss://rec.example",
+        token="T.K.N",
+        greeting="Recorded & kept <safe>.",
+        forward_to="",
+        max_seconds=600,
+    )
+    assert document == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Recorded &amp; kept &lt;safe&gt;.</Say>'
+        '<Start><Stream url="wss://rec.example/ws/twilio" track="both_tracks">'
+        '<Parameter name="token" value="T.K.N" /><Parameter name="from" value="+15550100001" />'
+        '<Parameter name="to" value="+15550100002" /></Stream></Start>'
+        f'<Say>{VOICEMAIL_PROMPT}</Say><Pause length="600" /></Response>'
+    )
+
+
+def test_twiml_dials_forward_to_and_puts_no_query_string_in_the_stream_url() -> None:
+    document = twiml(
+        CallFacts("CA1"),
+        recorder_url="wss://rec.example",
+        token="T",
+        greeting="",
+        forward_to="+15550100003",
+        max_seconds=3600,
+    )
+    root = ET.fromstring(document)
+    assert [child.tag for child in root] == ["Start", "Dial"]
+    assert root.find("Dial").text == "+15550100003"  # type: ignore[union-attr]
+    assert "?" not in root.find("./Start/Stream").get("url")  # type: ignore[union-attr,operator]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_twilio_answer(client: FlaskClient, method: str) -> None:
+    fields = {"CallSid": "CA42", "From": "+1555", "To": "+1666"}
+    response = (
+        client.post("/twilio/answer", data=fields)
+        if method == "POST"
+        else client.get("/twilio/answer", query_string=fields)
+    )
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    stream = ET.fromstring(response.data).find("./Start/Stream")
+    assert stream is not None and stream.get("url") == "wss://recorder.example/ws/twilio"
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    token = jwt.decode(parameters["token"], SECRET, algorithms=["HS256"], audience="recorder")  # type: ignore[arg-type]
+    assert token["sub"] == "CA42" and (parameters["from"], parameters["to"]) == ("+1555", "+1666")
+
+
+def test_twilio_answer_without_callsid_is_a_400(client: FlaskClient) -> None:
+    assert client.post("/twilio/answer", data={"From": "+1"}).status_code == 400
+
+
+def test_voxology_call_flow_is_shaped_like_the_guide() -> None:
+    flow = voxology_call_flow(
+        CallFacts("1@2", caller="+1714", callee="+1949"),
+        recorder_url="wss://rec.example",
+        token="T",
+        greeting="Recorded.",
+        max_seconds=120,
+    )
+    stream = {"url": "wss://rec.example/ws/voxology", "tracks": ["caller", "transfer"]}
+    assert flow == {
+        "actions": [
+            {
+                "type": "STREAM",
+                "params": {**stream, "action": "start", "stream_data": {"token": "T", "from": "+1714", "to": "+1949"}},
+            },
+            {"type": "SAY", "params": {"text": "Recorded."}},
+            {"type": "SAY", "params": {"text": VOICEMAIL_PROMPT}},
+            {"type": "PAUSE", "params": {"seconds": 120}},
+            {"type": "STREAM", "params": {**stream, "action": "stop"}},
+            {"type": "HANGUP"},
+        ]
+    }
+
+
+def test_voxology_answer(client: FlaskClient) -> None:
+    response = client.post("/voxology/answer", json={"call_id": "326065@342", "caller_no": "+1714", "api_no": "+1949"})
+    assert response.status_code == 200
+    start = response.get_json()["actions"][0]["params"]
+    claims = jwt.decode(start["stream_data"]["token"], SECRET, algorithms=["HS256"], audience="recorder")
+    assert claims["sub"] == "326065@342"
+    assert client.post("/voxology/answer", json={"caller_no": "+1"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"FORWARD_TO": "call my mum"}, "FORWARD_TO"),
+        ({"MAX_CALL_SECONDS": "9000"}, "MAX_CALL_SECONDS"),
+        ({"MAX_CALL_SECONDS": "ten"}, "MAX_CALL_SECONDS"),
+    ],
+)
+def test_forward_to_and_max_call_seconds_are_validated(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env({"RECORDER_SECRET": SECRET, **env})

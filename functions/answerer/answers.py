@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 VONAGE_STREAM_PATH = "/ws/vonage"
+TWILIO_STREAM_PATH = "/ws/twilio"
+VOXOLOGY_STREAM_PATH = "/ws/voxology"
+VOICEMAIL_PROMPT = "Please leave your message after this notice. Hang up when you are done."
+VOXOLOGY_TRACKS = ("caller", "transfer")
 
 
 @dataclass(frozen=True)
@@ -48,3 +53,49 @@ def vonage_ncco(
         }
     )
     return ncco
+
+
+def twiml(call: CallFacts, *, recorder_url: str, token: str, greeting: str, forward_to: str, max_seconds: int) -> str:
+    """TwiML that Twilio and SignalWire (cXML) both run: notice, stream both tracks, then dial or take a message.
+
+    <Start><Stream> forks the audio and lets the call go on to the next verb; the url must not carry a query
+    string (Twilio error 31922), so the token travels as a <Parameter> and comes back in start.customParameters.
+    Without a next verb the call would hang up at once: <Dial> or a <Pause> keeps it open.
+    """
+    response = ET.Element("Response")
+    if greeting:
+        ET.SubElement(response, "Say").text = greeting
+    stream = ET.SubElement(
+        ET.SubElement(response, "Start"), "Stream", url=f"{recorder_url}{TWILIO_STREAM_PATH}", track="both_tracks"
+    )
+    for name, value in (("token", token), ("from", call.caller), ("to", call.callee)):
+        ET.SubElement(stream, "Parameter", name=name, value=value)
+    if forward_to:
+        ET.SubElement(response, "Dial", timeLimit=str(max_seconds)).text = forward_to
+    else:
+        ET.SubElement(response, "Say").text = VOICEMAIL_PROMPT
+        ET.SubElement(response, "Pause", length=str(max_seconds))
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(response, encoding="unicode")
+
+
+def voxology_call_flow(
+    call: CallFacts, *, recorder_url: str, token: str, greeting: str, max_seconds: int
+) -> dict[str, Any]:
+    """A Voxology call flow shaped like its Media Stream guide's: STREAM start, SAY, PAUSE, STREAM stop, HANGUP.
+
+    `stream_data` is echoed back in init_stream: it carries the token and the call's numbers.
+    """
+    stream = {"url": f"{recorder_url}{VOXOLOGY_STREAM_PATH}", "tracks": list(VOXOLOGY_TRACKS)}
+    stream_data = {"token": token, "from": call.caller, "to": call.callee}
+    actions: list[dict[str, Any]] = [
+        {"type": "STREAM", "params": {**stream, "action": "start", "stream_data": stream_data}}
+    ]
+    if greeting:
+        actions.append({"type": "SAY", "params": {"text": greeting}})
+    actions += [
+        {"type": "SAY", "params": {"text": VOICEMAIL_PROMPT}},
+        {"type": "PAUSE", "params": {"seconds": max_seconds}},
+        {"type": "STREAM", "params": {**stream, "action": "stop"}},
+        {"type": "HANGUP"},
+    ]
+    return {"actions": actions}

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from .answers import CallFacts, vonage_ncco
+from .answers import CallFacts, twiml, vonage_ncco, voxology_call_flow
 from .settings import Settings
 from .tokens import issue_token
 
@@ -31,11 +31,13 @@ def _error(status: int, message: str) -> Response:
 
 
 def _fields(request: Request) -> Mapping[str, Any]:
-    """Webhook fields from the query string (GET) or the JSON body (POST)."""
-    if request.method == "POST":
+    """Webhook fields from the query string (GET), or the POST body: JSON (Vonage, Voxology) or a form (Twilio)."""
+    if request.method != "POST":
+        return request.args
+    if request.is_json:
         body = request.get_json(silent=True)
         return body if isinstance(body, dict) else {}
-    return request.args
+    return request.form
 
 
 def _base_url(request: Request) -> str:
@@ -82,10 +84,48 @@ def create_router(settings: Settings | None = None) -> Handler:
         )
         return Response(status=204)
 
+    def twilio_answer(request: Request) -> Response:
+        fields = _fields(request)
+        call_id = str(fields.get("CallSid") or "")
+        if not call_id:
+            return _error(400, "the voice webhook carries no CallSid")
+        call = CallFacts(call_id=call_id, caller=str(fields.get("From") or ""), callee=str(fields.get("To") or ""))
+        document = twiml(
+            call,
+            recorder_url=settings.recorder_url,
+            token=issue_token(settings.secret, call_id),
+            greeting=settings.greeting,
+            forward_to=settings.forward_to,
+            max_seconds=settings.max_call_seconds,
+        )
+        log("INFO", "answered call", provider="twilio", call_id=call_id)
+        return Response(document, mimetype="text/xml")
+
+    def voxology_answer(request: Request) -> Response:
+        fields = _fields(request)
+        call_id = str(fields.get("call_id") or "")
+        if not call_id:
+            return _error(400, "the call webhook carries no call_id")
+        call = CallFacts(
+            call_id=call_id, caller=str(fields.get("caller_no") or ""), callee=str(fields.get("api_no") or "")
+        )
+        flow = voxology_call_flow(
+            call,
+            recorder_url=settings.recorder_url,
+            token=issue_token(settings.secret, call_id),
+            greeting=settings.greeting,
+            max_seconds=settings.max_call_seconds,
+        )
+        log("INFO", "answered call", provider="voxology", call_id=call_id)
+        return _json(flow)
+
     routes: dict[tuple[str, str], Handler] = {
         ("GET", "/vonage/answer"): vonage_answer,
         ("POST", "/vonage/answer"): vonage_answer,
         ("POST", "/vonage/event"): vonage_event,
+        ("GET", "/twilio/answer"): twilio_answer,
+        ("POST", "/twilio/answer"): twilio_answer,
+        ("POST", "/voxology/answer"): voxology_answer,
     }
 
     def route(request: Request) -> Response:

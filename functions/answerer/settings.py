@@ -6,12 +6,14 @@ Every name here is documented in README.md and set by infra/function.tf.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 MIN_SECRET_LENGTH = 32  # HS256 keys shorter than the hash are weak (RFC 7518 section 3.2)
 SAMPLE_RATES = (8000, 16000, 24000)  # what Vonage's audio/l16 content-type offers
 DEFAULT_GREETING = "This call is recorded."
+PHONE_NUMBER = re.compile(r"^\+?[0-9]{3,15}$")  # E.164, with or without the +
 
 
 class SettingsError(ValueError):
@@ -24,6 +26,8 @@ class Settings:
     secret: str
     greeting: str = DEFAULT_GREETING
     sample_rate: int = 16000
+    forward_to: str = ""  # Twilio/SignalWire: dial this number while recording; empty: take a message
+    max_call_seconds: int = 3600  # Cloud Run holds a WebSocket for at most an hour
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -36,9 +40,17 @@ class Settings:
         raw_rate = env.get("SAMPLE_RATE", "") or str(cls.sample_rate)
         if raw_rate not in {str(rate) for rate in SAMPLE_RATES}:
             raise SettingsError(f"SAMPLE_RATE must be one of {', '.join(map(str, SAMPLE_RATES))}, not {raw_rate!r}")
+        forward_to = env.get("FORWARD_TO", "").replace(" ", "")
+        if forward_to and not PHONE_NUMBER.match(forward_to):
+            raise SettingsError(f"FORWARD_TO must be a phone number in E.164 form (+15550100), not {forward_to!r}")
+        raw_max = env.get("MAX_CALL_SECONDS", "") or str(cls.max_call_seconds)
+        if not raw_max.isdigit() or not 10 <= int(raw_max) <= 7200:
+            raise SettingsError(f"MAX_CALL_SECONDS must be a whole number from 10 to 7200, not {raw_max!r}")
         return cls(
             recorder_url=recorder_url,
             secret=secret,
             greeting=env.get("GREETING", DEFAULT_GREETING),  # set but empty: no notice
             sample_rate=int(raw_rate),
+            forward_to=forward_to,
+            max_call_seconds=int(raw_max),
         )

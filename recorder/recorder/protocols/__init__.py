@@ -7,6 +7,7 @@ message (str) or binary message (bytes). It does no I/O and raises only `Protoco
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..events import INVALID_PAYLOAD, Event, ProtocolError
@@ -29,8 +30,12 @@ def json_object(text: str) -> dict[str, Any]:
 
 def adapter_for(provider: str) -> Adapter | None:
     # Imported here so that each provider module stays independent of the registry.
-    from . import vonage
+    from . import twilio, vonage, voxology
 
-    factories = {"vonage": vonage.VonageAdapter}
+    factories: dict[str, Callable[[], Adapter]] = {
+        "vonage": vonage.VonageAdapter,
+        "twilio": twilio.TwilioAdapter,  # and SignalWire, whose <Stream> speaks the same messages
+        "voxology": voxology.VoxologyAdapter,
+    }
     factory = factories.get(provider)
     return factory() if factory else None

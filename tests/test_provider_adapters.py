@@ -1,0 +1,188 @@
+"""Twilio/SignalWire and Voxology adapters with golden messages (provider docs; the Voxology seed verbatim)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from g711_reference import decode
+
+from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, ProtocolError, TrackEnded
+from recorder.protocols.twilio import TwilioAdapter
+from recorder.protocols.voxology import VoxologyAdapter
+
+SEED = json.loads((Path(__file__).parent / "data" / "voxology_seed_sequence.json").read_text())
+ULAW = bytes(range(0, 256, 16)) * 10  # 160 bytes: 20 ms at 8 kHz
+
+
+def twilio_start(**changes: Any) -> str:
+    start = {
+        "accountSid": "AC0123",
+        "streamSid": "MZ0123",
+        "callSid": "CA0123",
+        "tracks": ["inbound", "outbound"],
+        "customParameters": {"token": "T", "from": "+1555", "to": "+1666"},
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+    }
+    start.update(changes)
+    return json.dumps({"event": "start", "sequenceNumber": "1", "start": start, "streamSid": "MZ0123"})
+
+
+def twilio_media(track: str, timestamp: str, payload: bytes = ULAW) -> str:
+    return json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": "3",
+            "media": {
+                "track": track,
+                "chunk": "2",
+                "timestamp": timestamp,
+                "payload": base64.b64encode(payload).decode(),
+            },
+            "streamSid": "MZ0123",
+        }
+    )
+
+
+def test_twilio_golden_sequence() -> None:
+    adapter = TwilioAdapter()
+    assert adapter.receive('{"event":"connected","protocol":"Call","version":"1.0.0"}') == [Ignored("connected")]
+    assert adapter.receive(twilio_start()) == [
+        CallStarted(
+            provider="twilio",
+            call_id="CA0123",
+            sample_rate=8000,
+            tracks=("inbound", "outbound"),
+            token="T",
+            caller="+1555",
+            callee="+1666",
+            extra={"stream_sid": "MZ0123"},
+        )
+    ]
+    assert adapter.receive(twilio_media("outbound", "40")) == [Audio("outbound", 320, decode(ULAW))]
+    assert adapter.receive(
+        '{"event":"dtmf","streamSid":"MZ","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}}'
+    ) == [Dtmf("1")]
+    assert adapter.receive('{"event":"mark","sequenceNumber":"4","mark":{"name":"x"}}') == [Ignored("mark")]
+    assert adapter.receive('{"event":"stop","sequenceNumber":"5","stop":{"callSid":"CA0123"}}') == [CallEnded("stop")]
+
+
+def test_signalwire_l16_at_16khz_and_numbers_as_numbers() -> None:
+    adapter = TwilioAdapter()
+    [started] = adapter.receive(
+        twilio_start(mediaFormat={"encoding": "audio/x-L16", "sampleRate": 16000}, tracks=["inbound"])
+    )
+    assert isinstance(started, CallStarted) and (started.sample_rate, started.tracks) == (16000, ("inbound",))
+    pcm = bytes(range(64))
+    assert adapter.receive(twilio_media("inbound", "20", pcm)) == [Audio("inbound", 320, pcm)]
+    assert adapter.receive(twilio_media("outbound", "20", pcm)) == [Ignored("media on undeclared track outbound")]
+
+
+@pytest.mark.parametrize(
+    ("messages", "code", "says"),
+    [
+        ([twilio_media("inbound", "0")], 1002, "media before start"),
+        ([twilio_start(mediaFormat={"encoding": "audio/x-opus", "sampleRate": 48000})], 1003, "opus"),
+        ([twilio_start(callSid="")], 1002, "callSid"),
+        ([twilio_start(), twilio_start()], 1002, "second start"),
+        ([twilio_start(), twilio_media("inbound", "0").replace('"payload": "', '"payload": "%%')], 1007, "base64"),
+        ([twilio_start(), twilio_media("inbound", "soon")], 1002, "timestamp"),
+        ([b"\x00\x01"], 1003, "binary"),
+        (["{"], 1007, "JSON"),
+    ],
+)
+def test_twilio_bad_input(messages: list[str | bytes], code: int, says: str) -> None:
+    adapter = TwilioAdapter()
+    with pytest.raises(ProtocolError) as raised:
+        for message in messages:
+            adapter.receive(message)
+    assert raised.value.close_code == code and says in raised.value.reason
+
+
+def seed_message(n: int) -> str:
+    message = dict(SEED[n])
+    if "media" in message:  # the guide elides each payload with "...": keep its whole base64 quads
+        media = message["media"].removesuffix("...")
+        message["media"] = media[: len(media) // 4 * 4]
+    return json.dumps(message)
+
+
+def test_voxology_seed_sequence() -> None:
+    adapter = VoxologyAdapter()
+    events = [event for n in range(8) for event in adapter.receive(seed_message(n))]
+    caller_media = base64.b64decode(json.loads(seed_message(3))["media"])
+    transfer_media = base64.b64decode(json.loads(seed_message(4))["media"])
+    assert events == [
+        CallStarted(
+            provider="voxology",
+            call_id="326065@3423993407",
+            sample_rate=8000,
+            tracks=("caller", "transfer"),
+            extra={"stream_id": "117179172", "direction": "outbound", "stream_name": "stream1"},
+        ),
+        Audio("caller", 0, decode(caller_media)),  # each track's first chunk starts it
+        Audio("transfer", 0, decode(transfer_media)),
+        TrackEnded("caller"),
+        TrackEnded("transfer"),
+        CallEnded("end_stream"),
+    ]
+
+
+def test_voxology_places_chunks_by_track_sequence_number() -> None:
+    adapter = VoxologyAdapter()
+    for n in range(3):
+        adapter.receive(seed_message(n))
+    live = {
+        "type": "live_track",
+        "call_id": "326065@3423993407",
+        "name": "caller",
+        "media": base64.b64encode(ULAW).decode(),
+    }
+    positions = [
+        adapter.receive(json.dumps({**live, "track_sequence_number": sequence}))[0] for sequence in (2, 3, 5, 4)
+    ]
+    assert [event.position for event in positions if isinstance(event, Audio)] == [0, 160, 480, 320]
+
+
+def test_voxology_token_and_a_late_track() -> None:
+    adapter = VoxologyAdapter()
+    init = {**SEED[0], "stream_data": {"token": "T", "from": "+1714", "to": "+1949"}}
+    [started] = adapter.receive(json.dumps(init))
+    assert isinstance(started, CallStarted) and (started.token, started.caller) == ("T", "+1714")
+    adapter.receive(seed_message(1))
+    live = {"type": "live_track", "media": base64.b64encode(ULAW).decode()}
+    for sequence in range(2, 12):  # 200 ms of the caller alone
+        adapter.receive(json.dumps({**live, "name": "caller", "track_sequence_number": sequence}))
+    adapter.receive(seed_message(2))  # the transfer leg joins now
+    [joined] = adapter.receive(json.dumps({**live, "name": "transfer", "track_sequence_number": 2}))
+    assert isinstance(joined, Audio) and joined.position == 1600
+
+
+@pytest.mark.parametrize(
+    ("messages", "code", "says"),
+    [
+        ([SEED[1]], 1002, "not init_stream"),
+        ([{**SEED[0], "call_id": None}], 1002, "call_id"),
+        ([SEED[0], {**SEED[1], "media_format": {"encoding": "opus", "sample_rate": 48000}}], 1003, "opus"),
+        ([SEED[0], {**SEED[1], "media_format": {"encoding": "ulaw", "sample_rate": 16000}}], 1003, "16000"),
+        (
+            [SEED[0], {"type": "live_track", "name": "caller", "track_sequence_number": 2, "media": ""}],
+            1002,
+            "before start_track",
+        ),
+        (
+            [SEED[0], SEED[1], {"type": "live_track", "name": "caller", "track_sequence_number": 2, "media": "@@"}],
+            1007,
+            "base64",
+        ),
+    ],
+)
+def test_voxology_bad_input(messages: list[dict[str, Any]], code: int, says: str) -> None:
+    adapter = VoxologyAdapter()
+    with pytest.raises(ProtocolError) as raised:
+        for message in messages:
+            adapter.receive(json.dumps(message))
+    assert raised.value.close_code == code and says in raised.value.reason
