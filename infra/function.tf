@@ -1,0 +1,62 @@
+data "archive_file" "function" {
+  type        = "zip"
+  source_dir  = "${path.module}/../functions"
+  output_path = "${path.module}/build/function.zip"
+  excludes    = ["__pycache__", "answerer/__pycache__"]
+}
+
+resource "google_storage_bucket_object" "function" {
+  name   = "function-${data.archive_file.function.output_md5}.zip"
+  bucket = google_storage_bucket.sources.name
+  source = data.archive_file.function.output_path
+}
+
+resource "google_cloudfunctions2_function" "webhook" {
+  # checkov:skip=CKV_GCP_124: phone providers call the answer webhook from the internet; it only issues per-call tokens
+  name     = "${var.name_prefix}-webhook"
+  location = var.region
+
+  build_config {
+    runtime         = "python312"
+    entry_point     = "webhook"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.function.name
+      }
+    }
+  }
+
+  service_config {
+    min_instance_count             = 0
+    max_instance_count             = 20
+    available_memory               = "256Mi"
+    timeout_seconds                = 10 # providers want the answer within seconds (Vonage: 5 s)
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.function.email
+
+    environment_variables = {
+      RECORDER_URL     = local.recorder_url
+      SAMPLE_RATE      = tostring(var.sample_rate)
+      GREETING         = var.greeting
+      FORWARD_TO       = var.forward_to
+      MAX_CALL_SECONDS = tostring(var.max_call_seconds)
+    }
+
+    secret_environment_variables {
+      key        = "RECORDER_SECRET"
+      project_id = var.project
+      secret     = google_secret_manager_secret.recorder.secret_id
+      version    = "latest"
+    }
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.accessors,
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_reads_sources,
+  ]
+}

@@ -1,0 +1,157 @@
+variable "project" {
+  description = "Google Cloud project ID to deploy into."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project))
+    error_message = "project must be a project ID (6-30 lowercase letters, digits and hyphens), not its name or number."
+  }
+}
+
+variable "region" {
+  description = "Region for Cloud Run, the function, Artifact Registry and the bucket."
+  type        = string
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must be a Cloud Run region such as us-central1 or europe-west1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix for every resource name, so several recorders can share a project."
+  type        = string
+  default     = "callrec"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,14}$", var.name_prefix))
+    error_message = "name_prefix must be 2-15 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "bucket_name" {
+  description = "Name of the recordings bucket (globally unique). Empty: <project>-<name_prefix>-recordings."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bucket_name == "" || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be 3-63 lowercase letters, digits, dots, hyphens or underscores."
+  }
+}
+
+variable "retention_days" {
+  description = "Delete recordings this many days after they were made. 0 keeps them forever."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.retention_days >= 0 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days must be a whole number of days, 0 or more."
+  }
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key (projects/.../cryptoKeys/...) to encrypt recordings with (CMEK). Empty: Google-managed keys."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.kms_key_name == "" || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    error_message = "kms_key_name must be a full key name: projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "versioning" {
+  description = "Keep noncurrent versions of recording objects (recordings are never overwritten, so this guards against deletion)."
+  type        = bool
+  default     = false
+}
+
+variable "sample_rate" {
+  description = "Audio rate asked of Vonage: 8000, 16000 or 24000 Hz (Twilio, SignalWire and Voxology use their own)."
+  type        = number
+  default     = 16000
+
+  validation {
+    condition     = contains([8000, 16000, 24000], var.sample_rate)
+    error_message = "sample_rate must be 8000, 16000 or 24000."
+  }
+}
+
+variable "greeting" {
+  description = "Notice spoken before recording starts. Empty: none (check the consent law where you and your callers are)."
+  type        = string
+  default     = "This call is recorded."
+
+  validation {
+    condition     = length(var.greeting) <= 1500
+    error_message = "greeting must be at most 1,500 characters (Vonage's talk limit)."
+  }
+}
+
+variable "forward_to" {
+  description = "Twilio/SignalWire: dial this number (E.164) while recording. Empty: take a message."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.forward_to == "" || can(regex("^\\+?[0-9]{3,15}$", var.forward_to))
+    error_message = "forward_to must be a phone number in E.164 form, such as +15550100."
+  }
+}
+
+variable "max_call_seconds" {
+  description = "Longest call to record. Cloud Run holds a WebSocket for at most 3600 s."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.max_call_seconds >= 10 && var.max_call_seconds <= 3600
+    error_message = "max_call_seconds must be from 10 to 3600 (Cloud Run's request timeout cap)."
+  }
+}
+
+variable "recorder_min_instances" {
+  description = "Recorder instances kept warm. 0 scales to zero between calls (the first call waits for a cold start)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.recorder_min_instances >= 0 && var.recorder_min_instances <= 100
+    error_message = "recorder_min_instances must be from 0 to 100."
+  }
+}
+
+variable "recorder_max_instances" {
+  description = "Most recorder instances; with recorder_concurrency, bounds the calls recorded at once."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.recorder_max_instances >= 1 && var.recorder_max_instances <= 1000
+    error_message = "recorder_max_instances must be from 1 to 1000."
+  }
+}
+
+variable "recorder_concurrency" {
+  description = "Calls one recorder instance holds at once. Memory is sized from it: each call's WAV is spooled in /tmp, which is memory on Cloud Run."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.recorder_concurrency >= 1 && var.recorder_concurrency <= 500
+    error_message = "recorder_concurrency must be from 1 to 500 (one worker sustains 500 calls; memory is the limit)."
+  }
+}
+
+variable "image" {
+  description = "Recorder container image. make deploy builds it with Cloud Build and passes <registry>/recorder:<git commit>."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/.+[:@].+$", var.image))
+    error_message = "image must be a full image reference with a tag or digest, such as us-central1-docker.pkg.dev/p/r/recorder:abc123."
+  }
+}
