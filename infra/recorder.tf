@@ -42,29 +42,12 @@ resource "google_cloud_run_v2_service" "recorder" {
         startup_cpu_boost = true
       }
 
-      env {
-        name  = "RECORDINGS_BUCKET"
-        value = google_storage_bucket.recordings.name
-      }
-      env {
-        name  = "SPOOL_DIR"
-        value = "/tmp"
-      }
-      env {
-        name  = "REORDER_WINDOW_MS"
-        value = "200"
-      }
-      env {
-        name  = "HANDSHAKE_TIMEOUT_S"
-        value = "10"
-      }
-      env {
-        name  = "READ_BATCH_MS"
-        value = "40"
-      }
-      env {
-        name  = "WEB_CONCURRENCY"
-        value = "1" # one gevent worker holds hundreds of calls; more would split the memory
+      dynamic "env" {
+        for_each = local.recorder_env
+        content {
+          name  = env.key
+          value = env.value
+        }
       }
       env {
         name = "RECORDER_SECRET"

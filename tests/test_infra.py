@@ -114,7 +114,10 @@ def test_the_function_entry_point_and_runtime_match_the_code() -> None:
 def test_every_env_var_the_code_reads_is_set_by_terraform_and_back() -> None:
     [service] = resources("google_cloud_run_v2_service").values()
     container = service["template"][0]["containers"][0]
-    recorder_set = {env["name"] for env in container["env"]}
+    [dynamic] = [block["env"] for block in container["dynamic"] if "env" in block]
+    assert dynamic["for_each"] == "${local.recorder_env}"
+    locals_ = {name: value for block in TF["locals"] for name, value in block.items()}
+    recorder_set = {env["name"] for env in container["env"]} | set(locals_["recorder_env"])
     recorder_read = env_names_read("recorder/recorder/settings.py", "recorder/gunicorn.conf.py")
     assert recorder_read - set(LOCAL_ONLY) == recorder_set
 

@@ -1,37 +1,43 @@
 """The recorder's HTTP surface: GET /healthz, and one WebSocket route per provider holding a call's stream.
 
-Served by gunicorn with gevent-websocket's worker (see Makefile `run` and recorder/Dockerfile):
-    gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker 'recorder.app:create_app()'
+Served by gunicorn with the worker in worker.py (gevent-websocket's, plus a graceful drain):
+    gunicorn --config gunicorn.conf.py 'recorder.app:create_app()'
 """
 
 from __future__ import annotations
 
 import logging
-import socket
+import os
 import time
 from typing import Any
 
 import gevent
 from flask import Flask, abort, request
 
-from . import logs, reader, wsfix
-from .events import INTERNAL_ERROR, NORMAL, POLICY_VIOLATION, ProtocolError
+from . import logs, spool, wsfix
+from .calls import EndCall, LiveCalls
+from .events import GOING_AWAY, INTERNAL_ERROR, NORMAL, POLICY_VIOLATION, ProtocolError
 from .protocols import adapter_for
+from .reader import MessageReader
 from .session import CallSession
 from .settings import Settings
 from .store import Store, store_for
+from .worker import EXTENSION
 
 log = logging.getLogger("recorder")
-
-IDLE_TIMEOUT_S = 30.0  # a stream silent this long is a dropped connection: finalize what we have
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     logs.configure()
     wsfix.apply()
     settings = settings or Settings.from_env()
-    store = store or store_for(settings.bucket, settings.recordings_dir)
+    store = store or store_for(settings.bucket, settings.recordings_dir, settings.upload_deadline_s)
+    os.makedirs(settings.spool_dir, exist_ok=True)
+    calls = LiveCalls(settings.max_calls, settings.spool_dir, settings.spool_reserve_mb)
     app = Flask(__name__)
+    app.extensions[EXTENSION] = calls
+    # Calls a dead worker or a failed upload left in the spool: now, then every sweep_interval_s.
+    gevent.spawn(spool.sweep_forever, settings.spool_dir, store, settings.sweep_interval_s)
 
     @app.get("/healthz")
     def healthz() -> str:
@@ -43,13 +49,20 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if ws is None:
             abort(400, "this path takes WebSocket connections only")
         adapter = adapter_for(provider)
-        if adapter is None:
-            log.warning("closing with %d: no stream path for %r", POLICY_VIOLATION, provider[:40])
-            ws.close(POLICY_VIOLATION, "unknown provider path")
+        try:
+            if adapter is None:
+                raise ProtocolError(POLICY_VIOLATION, f"no stream path for {provider[:40]!r}")
+            calls.check_admission()
+        except ProtocolError as refusal:
+            log.warning("refusing a call with %d: %s", refusal.close_code, refusal.reason)
+            ws.close(refusal.close_code, refusal.reason)
             return ""
-        session = CallSession(adapter, settings, store, presented_token=_presented_token())
-        reader.install(ws, settings.read_batch_ms / 1000)
-        hold_call(ws, session, settings)
+        with calls.holding():
+            session = CallSession(adapter, settings, store, _presented_token(), claim=calls.claim)
+            reader = MessageReader(
+                ws, settings.read_batch_ms / 1000, settings.max_message_bytes, settings.max_text_bytes
+            )
+            hold_call(ws, reader, session, settings, calls)
         return ""
 
     return app
@@ -63,25 +76,26 @@ def _presented_token() -> str | None:
     return request.args.get("token")
 
 
-def hold_call(ws: Any, session: CallSession, settings: Settings) -> None:
+def hold_call(ws: Any, reader: MessageReader, session: CallSession, settings: Settings, calls: LiveCalls) -> None:
     """The socket loop: receive, hand to the session, and store the recording however the call ends."""
-    reason = "connection closed"  # by the peer, or dropped: gevent-websocket reports both as None
+    reason = "connection closed"  # by the peer, or dropped
+    watchdog = gevent.spawn(_watch, gevent.getcurrent(), session, settings, calls)
     try:
         no_handshake = ProtocolError(
             POLICY_VIOLATION, f"no authorised call handshake within {settings.handshake_timeout_s:g} s"
         )
         with gevent.Timeout(settings.handshake_timeout_s, no_handshake):
-            while session.call is None and _receive_into(session, ws):
+            while session.call is None and _receive_into(session, reader):
                 pass
-        watchdog = gevent.spawn(_end_when_idle, ws, session)
-        try:
-            while not session.ended_by_provider and _receive_into(session, ws):
-                pass
-        finally:
-            watchdog.kill()
+        while not session.ended_by_provider and _receive_into(session, reader):
+            pass
         if session.ended_by_provider:
             reason = "ended by provider"
             ws.close(NORMAL, "recorded")
+    except EndCall as end:
+        reason = end.reason
+        log.warning("ending the call with %d: %s", end.code, end.reason, extra=session.log_fields)
+        ws.close(end.code, end.reason)
     except ProtocolError as error:
         reason = f"protocol error: {error.reason}"
         log.warning("closing with %d: %s", error.close_code, error.reason, extra=session.log_fields)
@@ -91,11 +105,13 @@ def hold_call(ws: Any, session: CallSession, settings: Settings) -> None:
         log.exception("recorder error", extra=session.log_fields)  # the peer learns only the code
         ws.close(INTERNAL_ERROR, "recorder error")
     finally:
+        watchdog.kill()
+        calls.storing()
         session.finish(reason)
 
 
-def _receive_into(session: CallSession, ws: Any) -> bool:
-    message = ws.receive()
+def _receive_into(session: CallSession, reader: MessageReader) -> bool:
+    message = reader.receive()
     if message is None:
         return False
     session.last_message_at = time.monotonic()
@@ -103,16 +119,18 @@ def _receive_into(session: CallSession, ws: Any) -> bool:
     return True
 
 
-def _end_when_idle(ws: Any, session: CallSession) -> None:
-    """A half-open connection (the peer vanished without a FIN) sends nothing: after IDLE_TIMEOUT_S of
-    silence, shut the socket so the blocked read returns and the call is finalized as dropped.
-
-    A watchdog rather than a socket timeout: with a timeout, gevent arms a timer on every recv.
-    """
+def _watch(call: gevent.Greenlet, session: CallSession, settings: Settings, calls: LiveCalls) -> None:
+    """Ends a call that went silent (a half-open connection: the peer vanished without a FIN) or that has
+    run longer than max_call_seconds. A watchdog rather than a socket timeout: with a timeout, gevent arms a
+    timer on every recv."""
+    started = time.monotonic()
     while True:
-        idle = time.monotonic() - session.last_message_at
-        if idle >= IDLE_TIMEOUT_S:
-            log.warning("no message for %.0f s: treating the connection as dropped", idle, extra=session.log_fields)
-            ws.handler.socket.shutdown(socket.SHUT_RDWR)
+        now = time.monotonic()
+        idle, age = now - session.last_message_at, now - started
+        if idle >= settings.read_timeout_s:
+            calls.end(call, GOING_AWAY, f"no message for {settings.read_timeout_s} s: connection dropped")
             return
-        gevent.sleep(IDLE_TIMEOUT_S - idle)
+        if age >= settings.max_call_seconds:
+            calls.end(call, POLICY_VIOLATION, f"call longer than {settings.max_call_seconds} s")
+            return
+        gevent.sleep(min(settings.read_timeout_s - idle, settings.max_call_seconds - age) + 0.01)

@@ -12,11 +12,13 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .events import POLICY_VIOLATION, Audio, CallEnded, CallStarted, Dtmf, Ignored, ProtocolError
 from .protocols import Adapter
 from .settings import Settings
+from .spool import SpoolEntry
 from .store import Store
 from .timeline import Timeline
 from .tokens import token_problem
@@ -33,15 +35,24 @@ def safe_name(call_id: str) -> str:
 
 
 class CallSession:
-    def __init__(self, adapter: Adapter, settings: Settings, store: Store, presented_token: str | None = None):
+    def __init__(
+        self,
+        adapter: Adapter,
+        settings: Settings,
+        store: Store,
+        presented_token: str | None = None,
+        claim: Callable[[str], None] = lambda call_id: None,
+    ) -> None:
         self._adapter = adapter
         self._settings = settings
         self._store = store
         self._presented_token = presented_token
+        self._claim = claim  # refuses a call that is already being recorded
         self.call: CallStarted | None = None
         self.ended_by_provider = False
         self._timeline: Timeline | None = None
         self._writer: WavWriter | None = None
+        self._spool: SpoolEntry | None = None
         self._started_at = 0.0
         self.last_message_at = time.monotonic()
         self._first_audio_at = 0.0  # monotonic clock; 0: no audio yet
@@ -86,11 +97,14 @@ class CallSession:
         problem = token_problem(call.token or self._presented_token, self._settings.secret, call.call_id)
         if problem:
             raise ProtocolError(POLICY_VIOLATION, f"{problem} for call {safe_name(call.call_id)}")
+        self._claim(call.call_id)
         self.call = call
         self._started_at = time.time()
         self._timeline = Timeline(call.tracks, call.sample_rate, self._settings.reorder_window_ms)
-        spool = os.path.join(self._settings.spool_dir, f"{safe_name(call.call_id)}.{uuid.uuid4().hex[:8]}.wav")
-        self._writer = WavWriter(spool, call.sample_rate, len(call.tracks))
+        name = safe_name(call.call_id)
+        wav_path = os.path.join(self._settings.spool_dir, f"{name}.{uuid.uuid4().hex[:8]}.wav")
+        self._spool = SpoolEntry(wav_path, self._object_name(), self._metadata(), len(call.tracks))
+        self._writer = WavWriter(wav_path, call.sample_rate, len(call.tracks))
         log.info(
             "call started",
             extra={**self.log_fields, "sample_rate": call.sample_rate, "tracks": list(call.tracks)},
@@ -98,17 +112,19 @@ class CallSession:
 
     def finish(self, reason: str) -> str | None:
         """Finalize and store the recording; return where it went (None if the call never started)."""
-        if self._writer is None or self._timeline is None or self.call is None:
+        if self._writer is None or self._timeline is None or self._spool is None:
             return None
         self._writer.write(self._timeline.finish())
         self._writer.close()
         metadata = self._metadata(reason)
+        self._spool.update(metadata, finished=True)
         try:
             location = self._store.save(self._writer.path, self._object_name(), metadata)
         except Exception:
-            log.exception("storing failed; the recording stays in %s", self._writer.path, extra=self.log_fields)
+            log.exception("storing failed; kept in the spool for retry", extra=self.log_fields)
+            self._spool.release()
             return None
-        os.remove(self._writer.path)  # only now that the store has confirmed
+        self._spool.remove()  # only now that the store has confirmed
         log.info(
             "recording stored",
             extra={
@@ -126,20 +142,28 @@ class CallSession:
         day = datetime.fromtimestamp(self._started_at, UTC).strftime("%Y/%m/%d")
         return f"{day}/{safe_name(self.call.call_id)}.wav"
 
-    def _metadata(self, reason: str) -> dict[str, str]:
-        assert self.call is not None and self._writer is not None and self._timeline is not None
-        call, stats = self.call, self._timeline.stats
+    def _metadata(self, reason: str | None = None) -> dict[str, str]:
+        """The call's facts; with `reason`, also how it ended (before that: what a crash would leave)."""
+        assert self.call is not None
+        call = self.call
         metadata = {
+            **call.extra,
             "provider": call.provider,
             "call_id": call.call_id,
             "from": call.caller,
             "to": call.callee,
             "started_at": _iso(self._started_at),
-            "ended_at": _iso(time.time()),
-            "duration_s": f"{self._writer.frames / call.sample_rate:.3f}",
             "sample_rate": str(call.sample_rate),
             "channels": str(len(call.tracks)),
             "tracks": ",".join(call.tracks),
+        }
+        if reason is None or self._writer is None or self._timeline is None:
+            return metadata
+        stats = self._timeline.stats
+        return {
+            **metadata,
+            "ended_at": _iso(time.time()),
+            "duration_s": f"{self._writer.frames / call.sample_rate:.3f}",
             "dtmf": json.dumps(self._dtmf, separators=(",", ":")),
             "gaps": str(stats.gaps),
             "gap_ms": str(stats.gap_ms),
@@ -147,7 +171,6 @@ class CallSession:
             "late_drops": str(stats.late),
             "end_reason": reason,
         }
-        return {**call.extra, **metadata}
 
 
 def _iso(timestamp: float) -> str:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from google.api_core.exceptions import PreconditionFailed
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 MAX_SUFFIX = 100
 
@@ -34,9 +35,11 @@ def _candidates(name: str) -> Iterator[str]:
 
 
 class GcsStore:
-    def __init__(self, bucket: str, client: storage.Client | None = None) -> None:
+    def __init__(self, bucket: str, deadline_s: float = 60.0, client: storage.Client | None = None) -> None:
         self.bucket_name = bucket
         self._client = client
+        # Exponential backoff with jitter (google-api-core's), on connection errors, 429 and 5xx, until the deadline.
+        self._retry = DEFAULT_RETRY.with_deadline(deadline_s)
 
     def save(self, wav_path: str, name: str, metadata: dict[str, str]) -> str:
         if self._client is None:
@@ -84,5 +87,5 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(staged, path)
 
 
-def store_for(bucket: str, recordings_dir: str) -> Store:
-    return GcsStore(bucket) if bucket else LocalStore(recordings_dir)
+def store_for(bucket: str, recordings_dir: str, upload_deadline_s: float = 60.0) -> Store:
+    return GcsStore(bucket, upload_deadline_s) if bucket else LocalStore(recordings_dir)

@@ -1,9 +1,8 @@
 """Repairs to gevent-websocket 0.10.1 (unmaintained since 2017), applied once at app creation.
 
-1. Reading: per frame it builds a Header object, unmasks in a pure-Python loop (~54 us per 640-byte frame,
-   which alone caps a worker at ~200 concurrent 16 kHz calls), copies the payload into a new bytearray and
-   runs a pure-Python UTF-8 state machine. `_read_message` does the same RFC 6455 checks with websockets'
-   C `apply_mask` and one `bytes.decode` for text, and returns a single-frame message without copying it.
+The recorder reads messages itself (reader.py); gevent-websocket still sends pongs and close frames.
+1. Unmasking, still used while waiting for the peer's close frame: its pure-Python loop costs ~54 us per
+   640-byte frame; websockets' C `apply_mask` well under a microsecond.
 2. Closing: `WebSocket.close(code, reason)` sends the reason without the status code on Python 3, so the
    peer never learns why (RFC 6455 section 5.5.1: a 2-byte big-endian code, then the reason). It also drops
    the TCP connection at once: with the peer's audio still unread, the kernel answers with a reset and the
@@ -17,70 +16,13 @@ import struct
 from typing import Any
 
 import gevent
-from geventwebsocket.exceptions import ProtocolError, WebSocketError
+from geventwebsocket.exceptions import WebSocketError
 from geventwebsocket.websocket import Header, WebSocket
 from websockets.speedups import apply_mask
-
-_FIN, _RESERVED, _OPCODE, _MASKED, _LENGTH = 0x80, 0x70, 0x0F, 0x80, 0x7F
-_CONTINUATION, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-_UINT16, _UINT64 = struct.Struct("!H"), struct.Struct("!Q")
 
 
 def _unmask_payload(self: Header, payload: bytes) -> bytes:
     return apply_mask(payload, self.mask)
-
-
-def _read_exactly(read: Any, size: int) -> bytes:
-    data: bytes = read(size)
-    if len(data) != size:
-        raise WebSocketError("unexpected EOF inside a frame")
-    return data
-
-
-def _read_message(self: WebSocket) -> str | bytes | None:
-    """The next text (str) or binary (bytes) message; None once a close frame has been handled.
-
-    Errors are raised as gevent-websocket's own: ProtocolError (receive() closes with 1002), UnicodeError
-    (1007) and WebSocketError for a dead connection, so `receive()` keeps its contract.
-    """
-    read = self.stream.read
-    opcode = None
-    parts: list[bytes] = []
-    while True:
-        first, second = _read_exactly(read, 2)
-        if first & _RESERVED:
-            raise ProtocolError("reserved bits set without a negotiated extension")
-        frame_opcode, length = first & _OPCODE, second & _LENGTH
-        if length == 126:
-            length = _UINT16.unpack(_read_exactly(read, 2))[0]
-        elif length == 127:
-            length = _UINT64.unpack(_read_exactly(read, 8))[0]
-        if frame_opcode >= _CLOSE and (length > 125 or not first & _FIN):
-            raise ProtocolError("control frames must be final and at most 125 bytes")
-        mask = _read_exactly(read, 4) if second & _MASKED else None
-        payload = _read_exactly(read, length) if length else b""
-        if mask:
-            payload = apply_mask(payload, mask)
-
-        if frame_opcode == _CLOSE:
-            self.handle_close(None, payload)
-            return None
-        if frame_opcode == _PING:
-            self.handle_ping(None, payload)
-            continue
-        if frame_opcode == _PONG:
-            continue
-        if frame_opcode in (_TEXT, _BINARY):
-            if opcode is not None:
-                raise ProtocolError("a new message began before the previous one finished")
-            opcode = frame_opcode
-        elif frame_opcode != _CONTINUATION or opcode is None:
-            raise ProtocolError(f"unexpected opcode {frame_opcode}")
-        parts.append(payload)
-        if first & _FIN:
-            break
-    message = parts[0] if len(parts) == 1 else b"".join(parts)
-    return message.decode("utf-8") if opcode == _TEXT else message
 
 
 def close_payload(code: int, reason: str | bytes = b"") -> bytes:
@@ -126,7 +68,6 @@ def _mark_closed(ws: WebSocket) -> None:
 
 
 def apply() -> None:
-    Header.mask_payload = Header.unmask_payload = _unmask_payload  # still used by read_frame in _close
-    WebSocket.read_message = _read_message
+    Header.mask_payload = Header.unmask_payload = _unmask_payload
     WebSocket.close = _close
     WebSocket.handle_close = _handle_close
