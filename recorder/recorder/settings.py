@@ -54,7 +54,7 @@ class Settings:
             spool_reserve_mb=_int(env, "SPOOL_RESERVE_MB", cls.spool_reserve_mb, 0, 10**7),
             max_message_bytes=_int(env, "MAX_MESSAGE_BYTES", cls.max_message_bytes, 1024, 16 * 2**20),
             max_text_bytes=_int(env, "MAX_TEXT_BYTES", cls.max_text_bytes, 256, 2**20),
-            max_call_seconds=_int(env, "MAX_CALL_SECONDS", cls.max_call_seconds, 10, 86400),
+            max_call_seconds=_int(env, "MAX_CALL_SECONDS", cls.max_call_seconds, 1, 86400),
             max_calls=_int(env, "MAX_CALLS", cls.max_calls, 1, 10000),
             upload_deadline_s=_int(env, "UPLOAD_DEADLINE_S", cls.upload_deadline_s, 1, 3600),
             sweep_interval_s=_int(env, "SWEEP_INTERVAL_S", cls.sweep_interval_s, 1, 3600),

@@ -49,9 +49,11 @@ class GcsStore:
             blob = bucket.blob(candidate)
             blob.metadata = metadata
             try:
-                # if_generation_match=0: create only, never replace. The condition also makes the upload
-                # idempotent, so the client library retries it on transient errors (its DEFAULT_RETRY).
-                blob.upload_from_filename(wav_path, content_type="audio/wav", if_generation_match=0, checksum="crc32c")
+                # if_generation_match=0: create only, never replace; which also makes retrying it safe.
+                # checksum: the client compares the object's CRC32C with the file's and fails on a mismatch.
+                blob.upload_from_filename(
+                    wav_path, content_type="audio/wav", if_generation_match=0, checksum="crc32c", retry=self._retry
+                )
             except PreconditionFailed:
                 continue
             return f"gs://{self.bucket_name}/{candidate}"

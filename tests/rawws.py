@@ -1,0 +1,78 @@
+"""A WebSocket client that does exactly what it is told, malformed frames included (RFC 6455 section 5.2)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import struct
+
+
+class RawClient:
+    def __init__(self, port: int, path: str, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+        head, _, self._buffer = response.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+
+    def send_frame(self, opcode: int, payload: bytes = b"", fin: bool = True, rsv: int = 0, mask: bool = True) -> None:
+        first = (0x80 if fin else 0) | (rsv << 4) | opcode
+        length = len(payload)
+        if length < 126:
+            header = struct.pack("!BB", first, (0x80 if mask else 0) | length)
+        elif length < 65536:
+            header = struct.pack("!BBH", first, (0x80 if mask else 0) | 126, length)
+        else:
+            header = struct.pack("!BBQ", first, (0x80 if mask else 0) | 127, length)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+            header += key
+        self.sock.sendall(header + payload)
+
+    def text(self, message: str) -> None:
+        self.send_frame(0x1, message.encode())
+
+    def binary(self, data: bytes) -> None:
+        self.send_frame(0x2, data)
+
+    def _read(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def recv_frame(self) -> tuple[int, bytes]:
+        first, second = self._read(2)
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", self._read(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self._read(8))[0]
+        return first & 0x0F, self._read(length)
+
+    def close_code(self) -> int | None:
+        """Read until the server's close frame; its status code (None if the connection ends without one)."""
+        try:
+            while True:
+                opcode, payload = self.recv_frame()
+                if opcode == 0x8:
+                    return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else 1005
+        except (EOFError, OSError):
+            return None
+
+    def close(self) -> None:
+        self.sock.close()
