@@ -51,11 +51,23 @@ resource "google_cloudfunctions2_function" "webhook" {
       secret     = google_secret_manager_secret.recorder.secret_id
       version    = "latest"
     }
+
+    dynamic "secret_environment_variables" {
+      for_each = local.webhook_secret_names
+      content {
+        key        = secret_environment_variables.value
+        project_id = var.project
+        secret     = google_secret_manager_secret.webhook[secret_environment_variables.value].secret_id
+        version    = "latest"
+      }
+    }
   }
 
   depends_on = [
     google_project_service.enabled,
     google_secret_manager_secret_iam_member.accessors,
+    google_secret_manager_secret_iam_member.function_reads_webhook_secrets,
+    google_secret_manager_secret_version.webhook,
     google_project_iam_member.build,
     google_storage_bucket_iam_member.build_reads_sources,
   ]

@@ -34,6 +34,14 @@ resource "google_secret_manager_secret_iam_member" "accessors" {
   member    = each.value
 }
 
+# The provider signing secrets, if any, are the function's alone.
+resource "google_secret_manager_secret_iam_member" "function_reads_webhook_secrets" {
+  for_each  = local.webhook_secret_names
+  secret_id = google_secret_manager_secret.webhook[each.key].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.function.member
+}
+
 # What Cloud Build needs to turn the function's source into its container (new projects grant the default
 # build account nothing).
 resource "google_project_iam_member" "build" {

@@ -31,7 +31,18 @@ locals {
   }
 
   recorder_url = replace(google_cloud_run_v2_service.recorder.uri, "https://", "wss://")
-  function_url = google_cloudfunctions2_function.webhook.url
+  # The function's own Cloud Run URL: paths arrive unchanged, so a signed webhook's URL is exactly this one.
+  function_url = google_cloudfunctions2_function.webhook.service_config[0].uri
+
+  # Optional provider signing secrets (README.md, Security): each set one becomes a Secret Manager secret and
+  # the function's environment variable of that name.
+  webhook_secret_values = {
+    VONAGE_SIGNATURE_SECRET = var.vonage_signature_secret
+    TWILIO_AUTH_TOKEN       = var.twilio_auth_token
+    SIGNALWIRE_SIGNING_KEY  = var.signalwire_signing_key
+  }
+  # Which are set is not secret; their values are.
+  webhook_secret_names = toset(nonsensitive([for name, value in local.webhook_secret_values : name if value != ""]))
 
   apis = [
     "artifactregistry.googleapis.com",

@@ -155,3 +155,39 @@ variable "image" {
     error_message = "image must be a full image reference with a tag or digest, such as us-central1-docker.pkg.dev/p/r/recorder:abc123."
   }
 }
+
+variable "vonage_signature_secret" {
+  description = "Vonage account signature secret. Set: the function refuses Vonage webhooks without a valid signed-webhook JWT (401)."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.vonage_signature_secret == "" || length(var.vonage_signature_secret) >= 16
+    error_message = "vonage_signature_secret looks too short: copy it from the Vonage dashboard's API settings."
+  }
+}
+
+variable "twilio_auth_token" {
+  description = "Twilio auth token. Set: the function refuses Twilio webhooks whose X-Twilio-Signature does not match (401)."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.twilio_auth_token == "" || can(regex("^[0-9a-f]{32}$", var.twilio_auth_token))
+    error_message = "twilio_auth_token is 32 hexadecimal characters (Twilio console, Account info)."
+  }
+}
+
+variable "signalwire_signing_key" {
+  description = "SignalWire Signing Key. Set: the function refuses SignalWire webhooks whose X-SignalWire-Signature does not match (401)."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.signalwire_signing_key == "" || length(var.signalwire_signing_key) >= 16
+    error_message = "signalwire_signing_key looks too short: copy it from the SignalWire space's API page."
+  }
+}

@@ -124,6 +124,10 @@ def test_every_env_var_the_code_reads_is_set_by_terraform_and_back() -> None:
     [function] = resources("google_cloudfunctions2_function").values()
     config = function["service_config"][0]
     function_set = set(config["environment_variables"]) | {s["key"] for s in config["secret_environment_variables"]}
+    [optional] = [block["secret_environment_variables"] for block in config["dynamic"]]
+    assert optional["for_each"] == "${local.webhook_secret_names}"
+    locals_ = {name: value for block in TF["locals"] for name, value in block.items()}
+    function_set |= set(locals_["webhook_secret_values"])
     assert env_names_read("functions/answerer/settings.py") == function_set
 
     readme = (ROOT / "README.md").read_text()
@@ -187,6 +191,11 @@ def test_service_accounts_hold_only_the_roles_they_need() -> None:
             "${google_service_account.function.member}",
             "roles/secretmanager.secretAccessor",
             "${google_secret_manager_secret.recorder.id}",
+        ),
+        (
+            "${google_service_account.function.member}",
+            "roles/secretmanager.secretAccessor",
+            "${google_secret_manager_secret.webhook[each.key].id}",
         ),
         ("${google_service_account.build.member}", "roles/logging.logWriter", "${var.project}"),
         ("${google_service_account.build.member}", "roles/artifactregistry.writer", "${var.project}"),

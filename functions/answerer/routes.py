@@ -11,6 +11,7 @@ from flask import Request, Response
 
 from .answers import CallFacts, twiml, vonage_ncco, voxology_call_flow
 from .settings import Settings
+from .signatures import twilio_problem, vonage_problem
 from .tokens import issue_token
 
 Handler = Callable[[Request], Response]
@@ -46,8 +47,36 @@ def _base_url(request: Request) -> str:
     return f"{scheme}://{request.host}"
 
 
+def _public_url(request: Request) -> str:
+    """The URL the provider called, as it signed it."""
+    query = request.query_string.decode()
+    return f"{_base_url(request)}{request.path}" + (f"?{query}" if query else "")
+
+
 def create_router(settings: Settings | None = None) -> Handler:
     settings = settings or Settings.from_env()
+    twilio_keys = {
+        header: key
+        for header, key in (
+            ("X-Twilio-Signature", settings.twilio_auth_token),
+            ("X-SignalWire-Signature", settings.signalwire_signing_key),
+        )
+        if key
+    }
+    if settings.signalwire_signing_key and not settings.twilio_auth_token:
+        twilio_keys["X-Twilio-Signature"] = settings.signalwire_signing_key  # SignalWire sends both headers
+
+    def unauthentic(request: Request) -> Response | None:
+        """A 401 for a webhook that fails its provider's signature check, when one is configured."""
+        problem = None
+        if request.path.startswith("/vonage/") and settings.vonage_signature_secret:
+            authorization = request.headers.get("Authorization", "")
+            problem = vonage_problem(authorization, request.get_data(), settings.vonage_signature_secret)
+        elif request.path.startswith("/twilio/") and twilio_keys:
+            params = request.form.items(multi=True) if request.method == "POST" else []
+            presented = {header: request.headers.get(header, "") for header in twilio_keys}
+            problem = twilio_problem(presented, _public_url(request), params, twilio_keys)
+        return _error(401, f"refused an unsigned webhook: {problem}") if problem else None
 
     def vonage_answer(request: Request) -> Response:
         fields = _fields(request)
@@ -130,11 +159,11 @@ def create_router(settings: Settings | None = None) -> Handler:
 
     def route(request: Request) -> Response:
         handler = routes.get((request.method, request.path.rstrip("/")))
-        if handler is None:
-            known = sorted({path for _, path in routes})
-            if any(path == request.path.rstrip("/") for path in known):
-                return _error(405, f"{request.method} is not accepted on {request.path}")
-            return _error(404, f"no webhook at {request.path[:80]}; try one of {', '.join(known)}")
-        return handler(request)
+        if handler is not None:
+            return unauthentic(request) or handler(request)
+        known = sorted({path for _, path in routes})
+        if request.path.rstrip("/") in known:
+            return _error(405, f"{request.method} is not accepted on {request.path}")
+        return _error(404, f"no webhook at {request.path[:80]}; try one of {', '.join(known)}")
 
     return route

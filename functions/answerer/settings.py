@@ -27,7 +27,11 @@ class Settings:
     greeting: str = DEFAULT_GREETING
     sample_rate: int = 16000
     forward_to: str = ""  # Twilio/SignalWire: dial this number while recording; empty: take a message
-    max_call_seconds: int = 3600  # Cloud Run holds a WebSocket for at most an hour
+    max_call_seconds: int = 7200  # Vonage's longest connect; Terraform sets 3600, Cloud Run's WebSocket limit
+    # Set to check that webhooks come from the provider (signatures.py); empty: not checked.
+    vonage_signature_secret: str = ""
+    twilio_auth_token: str = ""
+    signalwire_signing_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -44,8 +48,8 @@ class Settings:
         if forward_to and not PHONE_NUMBER.match(forward_to):
             raise SettingsError(f"FORWARD_TO must be a phone number in E.164 form (+15550100), not {forward_to!r}")
         raw_max = env.get("MAX_CALL_SECONDS", "") or str(cls.max_call_seconds)
-        if not raw_max.isdigit() or not 10 <= int(raw_max) <= 7200:
-            raise SettingsError(f"MAX_CALL_SECONDS must be a whole number from 10 to 7200, not {raw_max!r}")
+        if not raw_max.isdigit() or not 1 <= int(raw_max) <= 7200:
+            raise SettingsError(f"MAX_CALL_SECONDS must be a whole number from 1 to 7200, not {raw_max!r}")
         return cls(
             recorder_url=recorder_url,
             secret=secret,
@@ -53,4 +57,7 @@ class Settings:
             sample_rate=int(raw_rate),
             forward_to=forward_to,
             max_call_seconds=int(raw_max),
+            vonage_signature_secret=env.get("VONAGE_SIGNATURE_SECRET", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            signalwire_signing_key=env.get("SIGNALWIRE_SIGNING_KEY", ""),
         )

@@ -54,6 +54,8 @@ class MessageReader:
             first, second = self._read(2)
             if first & _RESERVED:
                 raise ProtocolError(PROTOCOL_ERROR, "reserved bits set without a negotiated extension")
+            if not second & _MASKED:
+                raise ProtocolError(PROTOCOL_ERROR, "client frames must be masked (RFC 6455 section 5.1)")
             frame_opcode, length = first & _OPCODE, second & _LENGTH
             if length == 126:
                 length = _UINT16.unpack(self._read(2))[0]
@@ -73,10 +75,8 @@ class MessageReader:
                 if size > self._limits[opcode]:  # refuse before reading it
                     kind = "text" if opcode == _TEXT else "binary"
                     raise ProtocolError(MESSAGE_TOO_BIG, f"{kind} message over {self._limits[opcode]} bytes")
-            mask = self._read(4) if second & _MASKED else b""
-            payload = self._read(length) if length else b""
-            if mask:
-                payload = apply_mask(payload, mask)
+            mask = self._read(4)
+            payload = apply_mask(self._read(length), mask) if length else b""
 
             if frame_opcode == _CLOSE:
                 self._ws.handle_close(None, payload)

@@ -75,11 +75,13 @@ class Timeline:
         elif position + samples <= t.cursor:
             self._count_behind(t, position)
             return b""
-        elif position in t.pending:
-            self.duplicates += 1
-            return b""
         else:
-            t.pending[position] = pcm
+            waiting = t.pending.get(position)
+            if waiting is not None:
+                self.duplicates += 1
+                if len(pcm) <= len(waiting):
+                    return b""
+            t.pending[position] = pcm  # a longer resend of a waiting chunk replaces it
         t.end = max(t.end, position + samples)
         self._horizon = max(self._horizon, position + samples)
         self._advance(self._horizon - self._window, count_gaps=True)
