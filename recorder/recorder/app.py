@@ -15,14 +15,13 @@ import gevent
 from flask import Flask, abort, request
 
 from . import logs, spool, wsfix
-from .calls import EndCall, LiveCalls
+from .calls import EXTENSION, EndCall, LiveCalls
 from .events import GOING_AWAY, INTERNAL_ERROR, NORMAL, POLICY_VIOLATION, ProtocolError
 from .protocols import adapter_for
 from .reader import MessageReader
 from .session import CallSession
 from .settings import Settings
 from .store import Store, store_for
-from .worker import EXTENSION
 
 log = logging.getLogger("recorder")
 

@@ -10,11 +10,14 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import gevent
 from gevent import Greenlet
 
 from .events import GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER, ProtocolError
+
+EXTENSION = "recorder.live_calls"  # where create_app() keeps the worker's LiveCalls, in Flask's app.extensions
 
 
 class EndCall(Exception):
@@ -83,3 +86,9 @@ class LiveCalls:
         while self._in_progress and time.monotonic() < deadline:
             gevent.sleep(0.05)
         return self._in_progress
+
+
+def live_calls(app: Any) -> LiveCalls | None:
+    """The LiveCalls of the app gunicorn loaded, for its worker."""
+    calls = getattr(app, "extensions", {}).get(EXTENSION)
+    return calls if isinstance(calls, LiveCalls) else None

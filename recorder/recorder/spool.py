@@ -41,8 +41,9 @@ class SpoolEntry:
         self._sidecar.seek(0)
         self._sidecar.truncate()
         json.dump({**metadata, STATE: self._state}, self._sidecar)
+        # flush, no fsync: a killed process leaves this in the page cache, which is all recovery needs, and an
+        # fsync would stall every call in this gevent worker (file I/O blocks the whole process).
         self._sidecar.flush()
-        os.fsync(self._sidecar.fileno())
 
     def remove(self) -> None:
         """The store confirmed: the files go, then the lock."""

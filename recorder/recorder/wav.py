@@ -71,11 +71,11 @@ class WavWriter:
             self._next_patch = self.data_bytes + self._patch_every
 
     def close(self) -> None:
-        """Drop any partial frame, patch the sizes, and make the file durable."""
+        """Drop any partial frame and patch the sizes. No fsync: the store reads the file next, and a killed
+        process leaves it in the page cache; an fsync would stall every call in a gevent worker."""
         if self._file.closed:
             return
         self._patch()
-        os.fsync(self._file.fileno())
         self._file.close()
 
     def _patch(self) -> None:

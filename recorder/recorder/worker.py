@@ -13,15 +13,7 @@ import gevent
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
 
-from .calls import LiveCalls
-
-EXTENSION = "recorder.live_calls"  # where create_app() keeps the LiveCalls, in Flask's app.extensions
-
-
-def live_calls(app: Any) -> LiveCalls | None:
-    extensions = getattr(app, "extensions", {})
-    calls = extensions.get(EXTENSION)
-    return calls if isinstance(calls, LiveCalls) else None
+from .calls import live_calls
 
 
 class RecorderHandler(WebSocketHandler):  # type: ignore[misc]
