@@ -6,6 +6,8 @@ message (str) or binary message (bytes). It does no I/O and raises only `Protoco
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -26,6 +28,22 @@ def json_object(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError(INVALID_PAYLOAD, "text message is not a JSON object")
     return data
+
+
+def echoed(parameters: object) -> tuple[str | None, str, str]:
+    """The token, caller and callee our answer document asked the provider to send back (Twilio's
+    customParameters, Voxology's stream_data)."""
+    fields = parameters if isinstance(parameters, dict) else {}
+    token = fields.get("token")
+    caller, callee = (str(fields.get(name, ""))[:64] for name in ("from", "to"))
+    return token if isinstance(token, str) else None, caller, callee
+
+
+def base64_payload(value: object, what: str) -> bytes:
+    try:
+        return base64.b64decode(value if isinstance(value, str | bytes) else "", validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError(INVALID_PAYLOAD, f"{what} is not valid base64") from None
 
 
 def adapter_for(provider: str) -> Adapter | None:

@@ -13,14 +13,11 @@ twilio.com/docs/voice/media-streams/websocket-messages; SignalWire's cXML <Strea
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from typing import Any
 
 from .. import g711
 from ..events import (
-    INVALID_PAYLOAD,
     PROTOCOL_ERROR,
     UNSUPPORTED_DATA,
     Audio,
@@ -31,7 +28,7 @@ from ..events import (
     Ignored,
     ProtocolError,
 )
-from . import json_object
+from . import base64_payload, echoed, json_object
 
 TRACKS = ("inbound", "outbound")  # channel 0 (left) the caller, channel 1 (right) what the caller hears
 
@@ -87,18 +84,15 @@ class TwilioAdapter:
         declared = start.get("tracks") or list(TRACKS)
         self._tracks = tuple(track for track in TRACKS if track in declared) or TRACKS
         self._decode, self._samples_per_ms = decode, rate // 1000
-        parameters = start.get("customParameters") or {}
-        if not isinstance(parameters, dict):
-            parameters = {}
-        token = parameters.get("token")
+        token, caller, callee = echoed(start.get("customParameters"))
         return CallStarted(
             provider="twilio",
             call_id=call_id,
             sample_rate=rate,
             tracks=self._tracks,
-            token=token if isinstance(token, str) else None,
-            caller=str(parameters.get("from", ""))[:64],
-            callee=str(parameters.get("to", ""))[:64],
+            token=token,
+            caller=caller,
+            callee=callee,
             extra={"stream_sid": str(start.get("streamSid", ""))[:64]},
         )
 
@@ -110,10 +104,7 @@ class TwilioAdapter:
         track = media.get("track", "inbound")
         if track not in self._tracks:
             return [Ignored(f"media on undeclared track {str(track)[:20]}")]
-        try:
-            payload = base64.b64decode(media.get("payload", ""), validate=True)
-        except (binascii.Error, TypeError, ValueError):
-            raise ProtocolError(INVALID_PAYLOAD, "media payload is not valid base64") from None
+        payload = base64_payload(media.get("payload"), "media payload")
         timestamp = _number(media.get("timestamp"), "media.timestamp")
         return [Audio(track, timestamp * self._samples_per_ms, self._decode(payload))]
 

@@ -10,13 +10,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from .. import g711
 from ..events import (
-    INVALID_PAYLOAD,
     PROTOCOL_ERROR,
     UNSUPPORTED_DATA,
     Audio,
@@ -27,7 +24,7 @@ from ..events import (
     ProtocolError,
     TrackEnded,
 )
-from . import json_object
+from . import base64_payload, echoed, json_object
 
 SAMPLE_RATE = 8000
 SUPPORTED_FORMAT = ("ulaw", SAMPLE_RATE)
@@ -77,18 +74,15 @@ class VoxologyAdapter:
         tracks = data.get("tracks")
         names = [t.get("name") for t in tracks if isinstance(t, dict)] if isinstance(tracks, list) else []
         self._declared = tuple(dict.fromkeys(str(name)[:20] for name in names if name)) or ("caller",)
-        stream_data = data.get("stream_data")
-        if not isinstance(stream_data, dict):
-            stream_data = {}
-        token = stream_data.get("token")
+        token, caller, callee = echoed(data.get("stream_data"))
         return CallStarted(
             provider="voxology",
             call_id=call_id,
             sample_rate=SAMPLE_RATE,
             tracks=self._declared,
-            token=token if isinstance(token, str) else None,
-            caller=str(stream_data.get("from", ""))[:64],
-            callee=str(stream_data.get("to", ""))[:64],
+            token=token,
+            caller=caller,
+            callee=callee,
             extra={key: str(data.get(key, ""))[:64] for key in ("stream_id", "direction", "stream_name")},
         )
 
@@ -115,10 +109,7 @@ class VoxologyAdapter:
         sequence = data.get("track_sequence_number")
         if not isinstance(sequence, int) or sequence < 0:
             raise ProtocolError(PROTOCOL_ERROR, "live_track without a track_sequence_number")
-        try:
-            pcm = g711.ulaw_to_pcm16(base64.b64decode(data.get("media", ""), validate=True))
-        except (binascii.Error, TypeError, ValueError):
-            raise ProtocolError(INVALID_PAYLOAD, "live_track media is not valid base64") from None
+        pcm = g711.ulaw_to_pcm16(base64_payload(data.get("media"), "live_track media"))
         if not pcm:
             return []
         if track.first_sequence is None:
