@@ -38,10 +38,6 @@ class LiveCalls:
         self._receiving: dict[Greenlet, str] = {}  # greenlet -> its call id ("" until known)
         self._in_progress = 0  # receiving or storing
 
-    @property
-    def in_progress(self) -> int:
-        return self._in_progress
-
     def check_admission(self) -> None:
         """Raise the close code that refuses a new call, if one must be refused."""
         if self.draining:
