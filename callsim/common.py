@@ -82,12 +82,20 @@ def schedule(tracks: dict[str, list[bytes]], impairments: Impairments = NO_IMPAI
     return sorted(chunks, key=lambda chunk: chunk.send_at)
 
 
-async def finish(ws: ClientConnection, end: str) -> None:
+async def hang_up(ws: ClientConnection, result: CallResult, pacer: Pacer, end: str) -> None:
+    """End the call as `end` says: "close" (a close frame) or "drop" (the connection just vanishes)."""
+    result.worst_send_lag_s = pacer.worst_lag_s
+    result.hung_up_at = time.time()
     if end == "drop":
         ws.transport.abort()  # no close frame, no FIN handshake: a vanished network path
         await asyncio.sleep(0)
     else:
         await ws.close()
+
+
+def recorder_close_code(ws: ClientConnection) -> int | None:
+    """The code the recorder closed with; None if the connection just ended (1006)."""
+    return ws.close_code if ws.close_code not in (None, 1006) else None
 
 
 async def stream_json(
@@ -120,10 +128,8 @@ async def stream_json(
             for message in closing:
                 sent += 1
                 await ws.send(json.dumps(message))
-            result.worst_send_lag_s = pacer.worst_lag_s
-            result.hung_up_at = time.time()
-            await finish(ws, end)
+            await hang_up(ws, result, pacer, end)
         except ConnectionClosed:
             pass
-    result.close_code = ws.close_code if ws.close_code not in (None, 1006) else None
+    result.close_code = recorder_close_code(ws)
     return result

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -14,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from .audio import FRAME_S, Pcm
-from .common import CallResult, Pacer, finish
+from .common import CallResult, Pacer, hang_up, recorder_close_code
 
 
 def fetch_ncco(answer_url: str, call_id: str, caller: str, callee: str) -> list[dict[str, Any]]:
@@ -88,10 +87,8 @@ async def stream(
                     result.dtmf.append(digit)
                 await ws.send(frame)
                 result.sent_bytes += len(frame)
-            result.worst_send_lag_s = pacer.worst_lag_s
-            result.hung_up_at = time.time()
-            await finish(ws, end)
+            await hang_up(ws, result, pacer, end)
         except ConnectionClosed:
             pass
-        result.close_code = ws.close_code if ws.close_code not in (None, 1006) else None
+    result.close_code = recorder_close_code(ws)
     return result

@@ -113,7 +113,6 @@ def _receive_into(session: CallSession, reader: MessageReader) -> bool:
     message = reader.receive()
     if message is None:
         return False
-    session.last_message_at = time.monotonic()
     session.receive(message)
     return True
 

@@ -65,6 +65,7 @@ class CallSession:
         return {"call_id": self.call.call_id, "provider": self.call.provider} if self.call else {}
 
     def receive(self, message: str | bytes) -> None:
+        self.last_message_at = time.monotonic()  # read by the socket loop's watchdog, and for the lag below
         for event in self._adapter.receive(message):
             if type(event) is Audio:
                 if self._writer is None or self._timeline is None or self.call is None:
@@ -84,7 +85,7 @@ class CallSession:
                 log.info("ignoring %s messages", event.kind, extra=self.log_fields)
 
     def _measure_lag(self, audio_s: float) -> None:
-        now = time.monotonic()
+        now = self.last_message_at
         if not self._first_audio_at:
             self._first_audio_at = now - audio_s
         lag = now - self._first_audio_at - audio_s
