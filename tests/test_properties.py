@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, ProtocolError, TrackEnded
+from recorder.closing import ProtocolError
+from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, TrackEnded
 from recorder.protocols import Adapter
 from recorder.protocols.twilio import TwilioAdapter
 from recorder.protocols.vonage import VonageAdapter
@@ -103,7 +104,7 @@ def check(adapter: Adapter, sequence: list[str | bytes]) -> None:
         try:
             events = adapter.receive(message)
         except ProtocolError as error:
-            assert 1000 <= error.close_code < 5000 and error.reason
+            assert 1000 <= error.code < 5000 and error.reason
             return  # the socket loop closes here
         for event in events:
             assert isinstance(event, EVENTS)

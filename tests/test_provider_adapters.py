@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from g711_reference import decode
 
-from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, ProtocolError, TrackEnded
+from recorder.closing import ProtocolError
+from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, TrackEnded
 from recorder.protocols.twilio import TwilioAdapter
 from recorder.protocols.voxology import VoxologyAdapter
 
@@ -99,7 +100,7 @@ def test_twilio_bad_input(messages: list[str | bytes], code: int, says: str) -> 
     with pytest.raises(ProtocolError) as raised:
         for message in messages:
             adapter.receive(message)
-    assert raised.value.close_code == code and says in raised.value.reason
+    assert raised.value.code == code and says in raised.value.reason
 
 
 def seed_message(n: int) -> str:
@@ -185,4 +186,4 @@ def test_voxology_bad_input(messages: list[dict[str, Any]], code: int, says: str
     with pytest.raises(ProtocolError) as raised:
         for message in messages:
             adapter.receive(json.dumps(message))
-    assert raised.value.close_code == code and says in raised.value.reason
+    assert raised.value.code == code and says in raised.value.reason

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from recorder.events import Audio, CallStarted, Dtmf, Ignored, ProtocolError
+from recorder.closing import ProtocolError
+from recorder.events import Audio, CallStarted, Dtmf, Ignored
 from recorder.protocols.vonage import VonageAdapter
 
 CONNECTED = json.dumps(
@@ -84,4 +85,4 @@ def test_bad_input_is_one_protocol_error_with_a_close_code(messages: list[str | 
     with pytest.raises(ProtocolError) as raised:
         for message in messages:
             adapter.receive(message)
-    assert raised.value.close_code == code and says in raised.value.reason
+    assert raised.value.code == code and says in raised.value.reason

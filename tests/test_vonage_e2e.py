@@ -89,9 +89,9 @@ def test_a_bad_token_stores_nothing(gcs_stack: Stack, case: str) -> None:
     token = {
         "missing": None,
         "tampered": _tampered(good),
-        "other call": issue_token(LOCAL_SECRET, "some-other-call"),
-        "wrong secret": issue_token("x" * 40, call_id),
-        "expired": issue_token(LOCAL_SECRET, call_id, now=0),
+        "other call": issue_token(LOCAL_SECRET, "some-other-call", "vonage"),
+        "wrong secret": issue_token("x" * 40, call_id, "vonage"),
+        "expired": issue_token(LOCAL_SECRET, call_id, "vonage", now=0),
     }[case]
     endpoint = {**endpoint, "uri": _with_token(endpoint["uri"], token)}
 

@@ -92,7 +92,7 @@ def create_router(settings: Settings | None = None) -> Handler:
         ncco = vonage_ncco(
             call,
             recorder_url=settings.recorder_url,
-            token=issue_token(settings.secret, call_id),
+            token=issue_token(settings.secret, call_id, "vonage"),
             sample_rate=settings.sample_rate,
             greeting=settings.greeting,
             event_url=f"{_base_url(request)}/vonage/event",
@@ -122,7 +122,7 @@ def create_router(settings: Settings | None = None) -> Handler:
         document = twiml(
             call,
             recorder_url=settings.recorder_url,
-            token=issue_token(settings.secret, call_id),
+            token=issue_token(settings.secret, call_id, "twilio"),
             greeting=settings.greeting,
             forward_to=settings.forward_to,
             max_seconds=settings.max_call_seconds,
@@ -141,7 +141,7 @@ def create_router(settings: Settings | None = None) -> Handler:
         flow = voxology_call_flow(
             call,
             recorder_url=settings.recorder_url,
-            token=issue_token(settings.secret, call_id),
+            token=issue_token(settings.secret, call_id, "voxology"),
             greeting=settings.greeting,
             max_seconds=settings.max_call_seconds,
         )

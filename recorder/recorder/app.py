@@ -15,8 +15,8 @@ import gevent
 from flask import Flask, abort, request
 
 from . import logs, spool, wsfix
-from .calls import EXTENSION, EndCall, LiveCalls
-from .events import GOING_AWAY, INTERNAL_ERROR, NORMAL, POLICY_VIOLATION, ProtocolError
+from .calls import EXTENSION, LiveCalls
+from .closing import CloseCode, CloseStream, ProtocolError, Refused
 from .protocols import adapter_for
 from .reader import MessageReader
 from .session import CallSession
@@ -50,11 +50,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         adapter = adapter_for(provider)
         try:
             if adapter is None:
-                raise ProtocolError(POLICY_VIOLATION, f"no stream path for {provider[:40]!r}")
+                raise Refused(CloseCode.POLICY_VIOLATION, f"no stream path for {provider[:40]!r}")
             calls.check_admission()
-        except ProtocolError as refusal:
-            log.warning("refusing a call with %d: %s", refusal.close_code, refusal.reason)
-            ws.close(refusal.close_code, refusal.reason)
+        except Refused as refusal:
+            log.warning("refusing a call with %s: %s", refusal.code.name, refusal.reason)
+            ws.close(refusal.code, refusal.reason)
             return ""
         with calls.holding():
             session = CallSession(adapter, settings, store, _presented_token(), claim=calls.claim)
@@ -81,7 +81,7 @@ def hold_call(ws: Any, reader: MessageReader, session: CallSession, settings: Se
     watchdog = gevent.spawn(_watch, gevent.getcurrent(), session, settings, calls)
     try:
         no_handshake = ProtocolError(
-            POLICY_VIOLATION, f"no authorised call handshake within {settings.handshake_timeout_s:g} s"
+            CloseCode.POLICY_VIOLATION, f"no authorised call handshake within {settings.handshake_timeout_s:g} s"
         )
         with gevent.Timeout(settings.handshake_timeout_s, no_handshake):
             while session.call is None and _receive_into(session, reader):
@@ -90,19 +90,15 @@ def hold_call(ws: Any, reader: MessageReader, session: CallSession, settings: Se
             pass
         if session.ended_by_provider:
             reason = "ended by provider"
-            ws.close(NORMAL, "recorded")
-    except EndCall as end:
-        reason = end.reason
-        log.warning("ending the call with %d: %s", end.code, end.reason, extra=session.log_fields)
-        ws.close(end.code, end.reason)
-    except ProtocolError as error:
-        reason = f"protocol error: {error.reason}"
-        log.warning("closing with %d: %s", error.close_code, error.reason, extra=session.log_fields)
-        ws.close(error.close_code, error.reason)
+            ws.close(CloseCode.NORMAL, "recorded")
+    except CloseStream as close:
+        reason = f"protocol error: {close.reason}" if isinstance(close, ProtocolError) else close.reason
+        log.warning("closing with %s: %s", close.code.name, close.reason, extra=session.log_fields)
+        ws.close(close.code, close.reason)
     except Exception:
         reason = "recorder error"
         log.exception("recorder error", extra=session.log_fields)  # the peer learns only the code
-        ws.close(INTERNAL_ERROR, "recorder error")
+        ws.close(CloseCode.INTERNAL_ERROR, "recorder error")
     finally:
         watchdog.kill()
         calls.storing()
@@ -126,9 +122,9 @@ def _watch(call: gevent.Greenlet, session: CallSession, settings: Settings, call
         now = time.monotonic()
         idle, age = now - session.last_message_at, now - started
         if idle >= settings.read_timeout_s:
-            calls.end(call, GOING_AWAY, f"no message for {settings.read_timeout_s} s: connection dropped")
+            calls.end(call, CloseCode.GOING_AWAY, f"no message for {settings.read_timeout_s} s: connection dropped")
             return
         if age >= settings.max_call_seconds:
-            calls.end(call, POLICY_VIOLATION, f"call longer than {settings.max_call_seconds} s")
+            calls.end(call, CloseCode.POLICY_VIOLATION, f"call longer than {settings.max_call_seconds} s")
             return
         gevent.sleep(min(settings.read_timeout_s - idle, settings.max_call_seconds - age) + 0.01)

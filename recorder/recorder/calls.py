@@ -1,6 +1,6 @@
 """The calls a worker holds: admission (capacity, spool space, one stream per call), and ending them early.
 
-A call is ended early (SIGTERM drain, silence, over-long call) by raising `EndCall` into its greenlet while it
+A call is ended early (SIGTERM drain, silence, over-long call) by raising `closing.EndCall` into its greenlet while it
 waits for the next message; never while it is storing, so an upload is never interrupted.
 """
 
@@ -15,18 +15,9 @@ from typing import Any
 import gevent
 from gevent import Greenlet
 
-from .events import GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER, ProtocolError
+from .closing import CloseCode, EndCall, Refused
 
 EXTENSION = "recorder.live_calls"  # where create_app() keeps the worker's LiveCalls, in Flask's app.extensions
-
-
-class EndCall(Exception):
-    """Ends a call from outside its greenlet: the socket loop closes with `code` and stores the call."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 class LiveCalls:
@@ -41,12 +32,12 @@ class LiveCalls:
     def check_admission(self) -> None:
         """Raise the close code that refuses a new call, if one must be refused."""
         if self.draining:
-            raise ProtocolError(GOING_AWAY, "the recorder is shutting down")
+            raise Refused(CloseCode.GOING_AWAY, "the recorder is shutting down")
         if self._in_progress >= self.max_calls:
-            raise ProtocolError(TRY_AGAIN_LATER, f"this worker already holds {self.max_calls} calls")
+            raise Refused(CloseCode.TRY_AGAIN_LATER, f"this worker already holds {self.max_calls} calls")
         free = shutil.disk_usage(self._spool_dir).free
         if free < self._reserve_bytes:
-            raise ProtocolError(TRY_AGAIN_LATER, f"spool has {free // 2**20} MiB free, under its reserve")
+            raise Refused(CloseCode.TRY_AGAIN_LATER, f"spool has {free // 2**20} MiB free, under its reserve")
 
     @contextmanager
     def holding(self) -> Iterator[None]:
@@ -62,14 +53,14 @@ class LiveCalls:
     def claim(self, call_id: str) -> None:
         """One live stream per call: a second one (a replayed token) is refused."""
         if call_id in self._receiving.values():
-            raise ProtocolError(POLICY_VIOLATION, "this call is already being recorded on another stream")
+            raise Refused(CloseCode.POLICY_VIOLATION, "this call is already being recorded on another stream")
         self._receiving[gevent.getcurrent()] = call_id
 
     def storing(self) -> None:
         """The current call is past receiving: nothing may interrupt it now."""
         self._receiving.pop(gevent.getcurrent(), None)
 
-    def end(self, greenlet: Greenlet, code: int, reason: str) -> None:
+    def end(self, greenlet: Greenlet, code: CloseCode, reason: str) -> None:
         if greenlet in self._receiving:
             greenlet.kill(EndCall(code, reason), block=False)
 
@@ -77,7 +68,7 @@ class LiveCalls:
         """End every call, and wait until all are stored or `timeout` passes; return how many are left."""
         self.draining = True
         for greenlet in list(self._receiving):
-            self.end(greenlet, GOING_AWAY, "the recorder is shutting down")
+            self.end(greenlet, CloseCode.GOING_AWAY, "the recorder is shutting down")
         deadline = time.monotonic() + timeout
         while self._in_progress and time.monotonic() < deadline:
             gevent.sleep(0.05)

@@ -57,24 +57,3 @@ class Ignored:
 
 
 Event = CallStarted | Audio | Dtmf | TrackEnded | CallEnded | Ignored
-
-
-class ProtocolError(Exception):
-    """The one error an adapter raises: what the peer sent is unusable. Carries the WebSocket close code."""
-
-    def __init__(self, close_code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.close_code = close_code
-        self.reason = reason
-
-
-# Close codes (RFC 6455 section 7.4.1) the recorder sends.
-NORMAL = 1000
-GOING_AWAY = 1001
-PROTOCOL_ERROR = 1002  # messages out of order or missing what the provider's protocol requires
-UNSUPPORTED_DATA = 1003
-INVALID_PAYLOAD = 1007
-POLICY_VIOLATION = 1008  # no valid token for this call
-MESSAGE_TOO_BIG = 1009
-INTERNAL_ERROR = 1011
-TRY_AGAIN_LATER = 1013

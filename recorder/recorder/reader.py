@@ -19,7 +19,7 @@ from typing import Any
 import gevent
 from websockets.speedups import apply_mask
 
-from .events import INVALID_PAYLOAD, MESSAGE_TOO_BIG, PROTOCOL_ERROR, ProtocolError
+from .closing import CloseCode, ProtocolError
 
 RECV_SIZE = 65536
 _FIN, _RESERVED, _OPCODE, _MASKED, _LENGTH = 0x80, 0x70, 0x0F, 0x80, 0x7F
@@ -53,9 +53,9 @@ class MessageReader:
         while True:
             first, second = self._read(2)
             if first & _RESERVED:
-                raise ProtocolError(PROTOCOL_ERROR, "reserved bits set without a negotiated extension")
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set without a negotiated extension")
             if not second & _MASKED:
-                raise ProtocolError(PROTOCOL_ERROR, "client frames must be masked (RFC 6455 section 5.1)")
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "client frames must be masked (RFC 6455 section 5.1)")
             frame_opcode, length = first & _OPCODE, second & _LENGTH
             if length == 126:
                 length = _UINT16.unpack(self._read(2))[0]
@@ -63,18 +63,20 @@ class MessageReader:
                 length = _UINT64.unpack(self._read(8))[0]
             if frame_opcode >= _CLOSE:
                 if length > 125 or not first & _FIN:
-                    raise ProtocolError(PROTOCOL_ERROR, "control frames must be final and at most 125 bytes")
+                    raise ProtocolError(CloseCode.PROTOCOL_ERROR, "control frames must be final and at most 125 bytes")
             elif frame_opcode in (_TEXT, _BINARY):
                 if opcode is not None:
-                    raise ProtocolError(PROTOCOL_ERROR, "a new message began before the previous one finished")
+                    raise ProtocolError(
+                        CloseCode.PROTOCOL_ERROR, "a new message began before the previous one finished"
+                    )
                 opcode = frame_opcode
             elif frame_opcode != _CONTINUATION or opcode is None:
-                raise ProtocolError(PROTOCOL_ERROR, f"unexpected opcode {frame_opcode}")
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"unexpected opcode {frame_opcode}")
             if opcode is not None and frame_opcode < _CLOSE:
                 size += length
                 if size > self._limits[opcode]:  # refuse before reading it
                     kind = "text" if opcode == _TEXT else "binary"
-                    raise ProtocolError(MESSAGE_TOO_BIG, f"{kind} message over {self._limits[opcode]} bytes")
+                    raise ProtocolError(CloseCode.MESSAGE_TOO_BIG, f"{kind} message over {self._limits[opcode]} bytes")
             mask = self._read(4)
             payload = apply_mask(self._read(length), mask) if length else b""
 
@@ -95,7 +97,7 @@ class MessageReader:
         try:
             return message.decode("utf-8")
         except UnicodeDecodeError:
-            raise ProtocolError(INVALID_PAYLOAD, "text message is not valid UTF-8") from None
+            raise ProtocolError(CloseCode.INVALID_PAYLOAD, "text message is not valid UTF-8") from None
 
     def _read(self, size: int) -> bytes:
         while len(self._buffer) - self._offset < size:

@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .events import POLICY_VIOLATION, Audio, CallEnded, CallStarted, Dtmf, Ignored, ProtocolError
+from .closing import CloseCode, ProtocolError, Refused
+from .events import Audio, CallEnded, CallStarted, Dtmf, Ignored
 from .protocols import Adapter
 from .settings import Settings
 from .spool import SpoolEntry
@@ -69,7 +70,7 @@ class CallSession:
         for event in self._adapter.receive(message):
             if type(event) is Audio:
                 if self._writer is None or self._timeline is None or self.call is None:
-                    raise ProtocolError(POLICY_VIOLATION, "audio before the call was authorised")
+                    raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
                 self._measure_lag(event.position / self.call.sample_rate)
                 frames = self._timeline.add(event.track, event.position, event.pcm)
                 if frames:
@@ -94,10 +95,12 @@ class CallSession:
 
     def _start(self, call: CallStarted) -> None:
         if self.call is not None:
-            raise ProtocolError(POLICY_VIOLATION, "a second call handshake on one stream")
-        problem = token_problem(call.token or self._presented_token, self._settings.secret, call.call_id)
+            raise ProtocolError(CloseCode.POLICY_VIOLATION, "a second call handshake on one stream")
+        # call.provider is the adapter's, and so the /ws/<provider> path's: the token must be for that path.
+        token = call.token or self._presented_token
+        problem = token_problem(token, self._settings.secret, call.call_id, call.provider)
         if problem:
-            raise ProtocolError(POLICY_VIOLATION, f"{problem} for call {safe_name(call.call_id)}")
+            raise Refused(CloseCode.POLICY_VIOLATION, f"{problem} for call {safe_name(call.call_id)}")
         self._claim(call.call_id)
         self.call = call
         self._started_at = time.time()

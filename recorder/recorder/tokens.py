@@ -1,6 +1,7 @@
 """Checks the per-call token the answer function signed (functions/tokens.py issues it).
 
-The token is an HS256 JWT with `sub` = the provider's call id and audience "recorder", expiring minutes after
+The token is an HS256 JWT with `sub` = the provider's call id, `prov` = the stream path's provider (the
+`/ws/<provider>` it may open) and audience "recorder", expiring minutes after
 the call was answered. It is checked once, when the stream says which call it carries.
 """
 
@@ -12,7 +13,7 @@ AUDIENCE = "recorder"
 LEEWAY_S = 10  # clock skew between the function's and the recorder's machines
 
 
-def token_problem(token: str | None, secret: str, call_id: str) -> str | None:
+def token_problem(token: str | None, secret: str, call_id: str, provider: str) -> str | None:
     """None if `token` admits a recording of `call_id`; otherwise why not (safe to log: no secret in it)."""
     if not token:
         return "no token presented"
@@ -23,7 +24,7 @@ def token_problem(token: str | None, secret: str, call_id: str) -> str | None:
             algorithms=["HS256"],
             audience=AUDIENCE,
             leeway=LEEWAY_S,
-            options={"require": ["exp", "iat", "sub"]},
+            options={"require": ["exp", "iat", "sub", "prov"]},
         )
     except jwt.ExpiredSignatureError:
         return "token expired"
@@ -31,4 +32,6 @@ def token_problem(token: str | None, secret: str, call_id: str) -> str | None:
         return f"invalid token ({type(error).__name__})"
     if claims["sub"] != call_id:
         return "token is for another call"
+    if claims["prov"] != provider:
+        return "token is for another provider's stream"
     return None

@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..events import INVALID_PAYLOAD, Event, ProtocolError
+from ..closing import CloseCode, ProtocolError
+from ..events import Event
 
 
 class Adapter(Protocol):
@@ -24,9 +25,9 @@ def json_object(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        raise ProtocolError(INVALID_PAYLOAD, "text message is not valid JSON") from None
+        raise ProtocolError(CloseCode.INVALID_PAYLOAD, "text message is not valid JSON") from None
     if not isinstance(data, dict):
-        raise ProtocolError(INVALID_PAYLOAD, "text message is not a JSON object")
+        raise ProtocolError(CloseCode.INVALID_PAYLOAD, "text message is not a JSON object")
     return data
 
 
@@ -43,7 +44,7 @@ def base64_payload(value: object, what: str) -> bytes:
     try:
         return base64.b64decode(value if isinstance(value, str | bytes) else "", validate=True)
     except (binascii.Error, ValueError):
-        raise ProtocolError(INVALID_PAYLOAD, f"{what} is not valid base64") from None
+        raise ProtocolError(CloseCode.INVALID_PAYLOAD, f"{what} is not valid base64") from None
 
 
 def adapter_for(provider: str) -> Adapter | None:

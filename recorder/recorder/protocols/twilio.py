@@ -17,17 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import g711
-from ..events import (
-    PROTOCOL_ERROR,
-    UNSUPPORTED_DATA,
-    Audio,
-    CallEnded,
-    CallStarted,
-    Dtmf,
-    Event,
-    Ignored,
-    ProtocolError,
-)
+from ..closing import CloseCode, ProtocolError
+from ..events import Audio, CallEnded, CallStarted, Dtmf, Event, Ignored
 from . import base64_payload, echoed, json_object
 
 TRACKS = ("inbound", "outbound")  # channel 0 (left) the caller, channel 1 (right) what the caller hears
@@ -52,7 +43,7 @@ class TwilioAdapter:
 
     def receive(self, message: str | bytes) -> list[Event]:
         if not isinstance(message, str):
-            raise ProtocolError(UNSUPPORTED_DATA, "binary message on a Twilio/SignalWire stream")
+            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, "binary message on a Twilio/SignalWire stream")
         data = json_object(message)
         event = data.get("event")
         if event == "media":
@@ -69,18 +60,18 @@ class TwilioAdapter:
 
     def _start(self, start: Any) -> CallStarted:
         if self._decode is not None:
-            raise ProtocolError(PROTOCOL_ERROR, "a second start message")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "a second start message")
         if not isinstance(start, dict):
-            raise ProtocolError(PROTOCOL_ERROR, "start message without a start object")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "start message without a start object")
         media_format = start.get("mediaFormat") or {}
         encoding = str(media_format.get("encoding", "")).lower()
         rate = _number(media_format.get("sampleRate", 8000), "mediaFormat.sampleRate")
         decode = DECODERS.get((encoding, rate))
         if decode is None:
-            raise ProtocolError(UNSUPPORTED_DATA, f"unsupported media format {encoding[:30]!r} at {rate} Hz")
+            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, f"unsupported media format {encoding[:30]!r} at {rate} Hz")
         call_id = start.get("callSid")
         if not isinstance(call_id, str) or not call_id:
-            raise ProtocolError(PROTOCOL_ERROR, "start message without a callSid")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "start message without a callSid")
         declared = start.get("tracks") or list(TRACKS)
         self._tracks = tuple(track for track in TRACKS if track in declared) or TRACKS
         self._decode, self._samples_per_ms = decode, rate // 1000
@@ -98,9 +89,9 @@ class TwilioAdapter:
 
     def _media(self, media: Any) -> list[Event]:
         if self._decode is None:
-            raise ProtocolError(PROTOCOL_ERROR, "media before start")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media before start")
         if not isinstance(media, dict):
-            raise ProtocolError(PROTOCOL_ERROR, "media message without a media object")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media message without a media object")
         track = media.get("track", "inbound")
         if track not in self._tracks:
             return [Ignored(f"media on undeclared track {str(track)[:20]}")]
@@ -114,7 +105,7 @@ def _number(value: Any, name: str) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ProtocolError(PROTOCOL_ERROR, f"{name} is not a number") from None
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{name} is not a number") from None
     if number < 0:
-        raise ProtocolError(PROTOCOL_ERROR, f"{name} is negative")
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{name} is negative")
     return number

@@ -10,17 +10,8 @@
 
 from __future__ import annotations
 
-from ..events import (
-    POLICY_VIOLATION,
-    PROTOCOL_ERROR,
-    UNSUPPORTED_DATA,
-    Audio,
-    CallStarted,
-    Dtmf,
-    Event,
-    Ignored,
-    ProtocolError,
-)
+from ..closing import CloseCode, ProtocolError
+from ..events import Audio, CallStarted, Dtmf, Event, Ignored
 from . import json_object
 
 # The NCCO's `content-type` values (Voice API NCCO reference, connect > websocket endpoint).
@@ -39,7 +30,7 @@ class VonageAdapter:
         if isinstance(message, str):
             return self._text(message)
         if not self._started:
-            raise ProtocolError(PROTOCOL_ERROR, "audio before websocket:connected")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "audio before websocket:connected")
         return self._audio(bytes(message))
 
     def _text(self, text: str) -> list[Event]:
@@ -47,12 +38,14 @@ class VonageAdapter:
         event = data.get("event")
         if not self._started:
             if event != "websocket:connected":
-                raise ProtocolError(PROTOCOL_ERROR, f"first message is {str(event)[:40]!r}, not websocket:connected")
+                raise ProtocolError(
+                    CloseCode.PROTOCOL_ERROR, f"first message is {str(event)[:40]!r}, not websocket:connected"
+                )
             return [self._handshake(data)]
         if event == "websocket:dtmf":
             digit = data.get("digit")
             if not isinstance(digit, str) or not digit:
-                raise ProtocolError(PROTOCOL_ERROR, "websocket:dtmf without a digit")
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "websocket:dtmf without a digit")
             duration = data.get("duration")
             return [Dtmf(digit[:8], duration if isinstance(duration, int) else None)]
         return [Ignored(str(event)[:40])]
@@ -61,10 +54,10 @@ class VonageAdapter:
         content_type = str(data.get("content-type", "")).replace(" ", "").lower()
         rate = SAMPLE_RATES.get(content_type)
         if rate is None:
-            raise ProtocolError(UNSUPPORTED_DATA, f"unsupported content-type {content_type[:40]!r}")
+            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, f"unsupported content-type {content_type[:40]!r}")
         uuid = data.get("uuid")
         if not isinstance(uuid, str) or not uuid:
-            raise ProtocolError(POLICY_VIOLATION, "websocket:connected carries no call uuid")
+            raise ProtocolError(CloseCode.POLICY_VIOLATION, "websocket:connected carries no call uuid")
         # Flattened NCCO headers: keep a bounded number of short values as metadata.
         headers = {
             str(key)[:40]: str(value)[:200] for key, value in list(data.items())[:20] if key not in _HANDSHAKE_FIELDS

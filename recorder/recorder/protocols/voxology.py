@@ -13,17 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import g711
-from ..events import (
-    PROTOCOL_ERROR,
-    UNSUPPORTED_DATA,
-    Audio,
-    CallEnded,
-    CallStarted,
-    Event,
-    Ignored,
-    ProtocolError,
-    TrackEnded,
-)
+from ..closing import CloseCode, ProtocolError
+from ..events import Audio, CallEnded, CallStarted, Event, Ignored, TrackEnded
 from . import base64_payload, echoed, json_object
 
 SAMPLE_RATE = 8000
@@ -47,7 +38,7 @@ class VoxologyAdapter:
 
     def receive(self, message: str | bytes) -> list[Event]:
         if not isinstance(message, str):
-            raise ProtocolError(UNSUPPORTED_DATA, "binary message on a Voxology stream")
+            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, "binary message on a Voxology stream")
         data = json_object(message)
         kind = data.get("type")
         if kind == "live_track":
@@ -55,7 +46,7 @@ class VoxologyAdapter:
         if kind == "init_stream":
             return [self._init(data)]
         if not self._declared:
-            raise ProtocolError(PROTOCOL_ERROR, f"first message is {str(kind)[:40]!r}, not init_stream")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"first message is {str(kind)[:40]!r}, not init_stream")
         if kind == "start_track":
             return self._start_track(data)
         if kind == "stop_track":
@@ -67,10 +58,10 @@ class VoxologyAdapter:
 
     def _init(self, data: dict[str, Any]) -> CallStarted:
         if self._declared:
-            raise ProtocolError(PROTOCOL_ERROR, "a second init_stream")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "a second init_stream")
         call_id = data.get("call_id")
         if not isinstance(call_id, str) or not call_id:
-            raise ProtocolError(PROTOCOL_ERROR, "init_stream without a call_id")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "init_stream without a call_id")
         tracks = data.get("tracks")
         names = [t.get("name") for t in tracks if isinstance(t, dict)] if isinstance(tracks, list) else []
         self._declared = tuple(dict.fromkeys(str(name)[:20] for name in names if name)) or ("caller",)
@@ -93,22 +84,24 @@ class VoxologyAdapter:
         media_format = data.get("media_format") or {}
         found = (str(media_format.get("encoding", "")).lower(), media_format.get("sample_rate"))
         if found != SUPPORTED_FORMAT:
-            raise ProtocolError(UNSUPPORTED_DATA, f"unsupported media format {str(found)[:40]} on track {name}")
+            raise ProtocolError(
+                CloseCode.UNSUPPORTED_DATA, f"unsupported media format {str(found)[:40]} on track {name}"
+            )
         self._tracks.setdefault(name, _Track(self._furthest))
         return []
 
     def _live(self, data: dict[str, Any]) -> list[Event]:
         if not self._declared:
-            raise ProtocolError(PROTOCOL_ERROR, "live_track before init_stream")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "live_track before init_stream")
         name = data.get("name")
         if name not in self._declared:
             return [Ignored("live_track for a track init_stream did not declare")]
         track = self._tracks.get(name)
         if track is None:
-            raise ProtocolError(PROTOCOL_ERROR, f"live_track before start_track on track {name}")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"live_track before start_track on track {name}")
         sequence = data.get("track_sequence_number")
         if not isinstance(sequence, int) or sequence < 0:
-            raise ProtocolError(PROTOCOL_ERROR, "live_track without a track_sequence_number")
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "live_track without a track_sequence_number")
         pcm = g711.ulaw_to_pcm16(base64_payload(data.get("media"), "live_track media"))
         if not pcm:
             return []
