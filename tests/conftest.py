@@ -97,7 +97,18 @@ class Stack:
         return recording
 
     def spooled(self) -> list[Path]:
-        return sorted(self.spool_dir.glob("*.wav"))
+        """The calls whose audio is still (partly) in the spool: one directory each."""
+        return sorted(path for path in self.spool_dir.iterdir() if path.is_dir())
+
+    def parts(self) -> list[str]:
+        """What the store holds besides recordings (README: "What is in the bucket"), claims aside."""
+        if self.gcs is not None:
+            names = [blob.name for blob in self.gcs.client().bucket(BUCKET).list_blobs(prefix=".parts/")]
+        else:
+            assert self.recordings_dir is not None
+            root = self.recordings_dir / ".parts"
+            names = [p.relative_to(self.recordings_dir).as_posix() for p in root.rglob("*") if p.is_file()]
+        return sorted(name for name in names if not name.startswith(".parts/claims/"))
 
 
 @contextmanager

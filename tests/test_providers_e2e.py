@@ -48,7 +48,7 @@ def test_twilio_both_tracks_with_drops_reordering_and_duplicates(gcs_stack: Stac
     assert channel(recording.pcm, 1, 2) == expected_track(agent, IMPAIRED.drop, length, mulaw=True)
     meta = recording.metadata
     assert (meta["provider"], meta["tracks"], meta["from"]) == ("twilio", "inbound,outbound", "+15550100001")
-    assert (meta["duplicates"], meta["late_drops"], meta["end_reason"]) == ("4", "0", "ended by provider")
+    assert (meta["duplicates"], meta["late_drops"], meta["end_reason"]) == ("4", "0", "ended by provider: stop")
     assert int(meta["gaps"]) >= 4 and int(meta["gap_ms"]) >= 120  # 3 chunks lost on each track
 
 
@@ -84,7 +84,7 @@ def test_voxology_two_tracks(gcs_stack: Stack) -> None:
     length = len(caller.data)
     assert channel(recording.pcm, 0, 2) == expected_track(caller, impairments.drop, length, mulaw=True)
     assert channel(recording.pcm, 1, 2) == expected_track(transfer, impairments.drop, length, mulaw=True)
-    assert recording.metadata["end_reason"] == "ended by provider"
+    assert recording.metadata["end_reason"] == "ended by provider: end_stream"
     assert recording.name.endswith(f"/{result.call_id.replace('@', '_')}.wav")
 
 

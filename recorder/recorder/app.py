@@ -7,7 +7,6 @@ Served by gunicorn with the worker in worker.py (gevent-websocket's, plus a grac
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -31,12 +30,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     wsfix.apply()
     settings = settings or Settings.from_env()
     store = store or store_for(settings.bucket, settings.recordings_dir, settings.upload_deadline_s)
-    os.makedirs(settings.spool_dir, exist_ok=True)
+    spool_dir = spool.prepare(settings.spool_dir)
     calls = LiveCalls(settings.max_calls, settings.spool_dir, settings.spool_reserve_mb)
     app = Flask(__name__)
     app.extensions[EXTENSION] = calls
     # Calls a dead worker or a failed upload left in the spool: now, then every sweep_interval_s.
-    gevent.spawn(spool.sweep_forever, settings.spool_dir, store, settings.sweep_interval_s)
+    gevent.spawn(spool.sweep_forever, spool_dir, store, settings.sweep_interval_s, settings.lease_s)
 
     @app.get("/healthz")
     def healthz() -> str:
@@ -57,7 +56,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             ws.close(refusal.code, refusal.reason)
             return ""
         with calls.holding():
-            session = CallSession(adapter, settings, store, _presented_token(), claim=calls.claim)
+            session = CallSession(adapter, settings, store, _presented_token(), calls.claim, spool_dir)
             reader = MessageReader(
                 ws, settings.read_batch_ms / 1000, settings.max_message_bytes, settings.max_text_bytes
             )

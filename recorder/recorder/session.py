@@ -1,4 +1,4 @@
-"""One call: adapter events -> timeline -> WAV spool file -> store.
+"""One call: adapter events -> timeline -> recording (segments in the spool, then the store).
 
 The session knows nothing of sockets: the app feeds it messages and calls `finish()` however the call ended,
 and `finish()` stores everything received so far.
@@ -6,33 +6,27 @@ and `finish()` stores everything received so far.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from .closing import CloseCode, ProtocolError, Refused
 from .events import Audio, CallEnded, CallStarted, Dtmf, Ignored
 from .protocols import Adapter
+from .recording import Recording, claim, object_name, safe_name
 from .settings import Settings
-from .spool import SpoolEntry
+from .spool import CallDirectory
 from .store import Store
 from .timeline import Timeline
 from .tokens import token_problem
-from .wav import WavWriter
 
 log = logging.getLogger("recorder.session")
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def safe_name(call_id: str) -> str:
-    """A call id as a file and object name: no path separators, no leading dot, bounded length."""
-    return _UNSAFE.sub("_", call_id)[:128].lstrip(".") or "call"
+CALL_ID_LIMIT = 128  # characters of a provider's call id kept in the metadata (the object name is safe_name's)
 
 
 class CallSession:
@@ -43,17 +37,21 @@ class CallSession:
         store: Store,
         presented_token: str | None = None,
         claim: Callable[[str], None] = lambda call_id: None,
+        spool_dir: Path | None = None,
     ) -> None:
         self._adapter = adapter
         self._settings = settings
         self._store = store
         self._presented_token = presented_token
-        self._claim = claim  # refuses a call that is already being recorded
+        self._claim = claim  # refuses a call this worker is already recording
+        self._spool_dir = spool_dir or Path(settings.spool_dir)
         self.call: CallStarted | None = None
         self.ended_by_provider = False
+        self._provider_end_reason = ""
         self._timeline: Timeline | None = None
-        self._writer: WavWriter | None = None
-        self._spool: SpoolEntry | None = None
+        self._recording: Recording | None = None
+        self._directory: CallDirectory | None = None
+        self._stream_id = uuid.uuid4().hex
         self._started_at = 0.0
         self.last_message_at = time.monotonic()
         self._first_audio_at = 0.0  # monotonic clock; 0: no audio yet
@@ -65,25 +63,30 @@ class CallSession:
     def log_fields(self) -> dict[str, str]:
         return {"call_id": self.call.call_id, "provider": self.call.provider} if self.call else {}
 
-    def receive(self, message: str | bytes) -> None:
-        self.last_message_at = time.monotonic()  # read by the socket loop's watchdog, and for the lag below
+    def receive(self, message: str | bytes) -> list[str]:
+        """Take one message; return what to send back to the peer (nothing, for every provider so far)."""
+        self.last_message_at = now = time.monotonic()  # read by the socket loop's watchdog, and for the lag below
+        if self._recording is not None:
+            self._recording.keep_alive(now)
         for event in self._adapter.receive(message):
             if type(event) is Audio:
-                if self._writer is None or self._timeline is None or self.call is None:
+                if self._recording is None or self._timeline is None or self.call is None:
                     raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
                 self._measure_lag(event.position / self.call.sample_rate)
                 frames = self._timeline.add(event.track, event.position, event.pcm)
                 if frames:
-                    self._writer.write(frames)
+                    self._recording.write(frames)
             elif isinstance(event, CallStarted):
                 self._start(event)
             elif isinstance(event, Dtmf) and self._timeline:
                 self._dtmf.append({"digit": event.digit, "at_ms": self._timeline.position_ms})
             elif isinstance(event, CallEnded):
                 self.ended_by_provider = True
+                self._provider_end_reason = event.reason
             elif isinstance(event, Ignored) and event.kind not in self._ignored:
                 self._ignored.add(event.kind)
                 log.info("ignoring %s messages", event.kind, extra=self.log_fields)
+        return []
 
     def _measure_lag(self, audio_s: float) -> None:
         now = self.last_message_at
@@ -102,33 +105,48 @@ class CallSession:
         if problem:
             raise Refused(CloseCode.POLICY_VIOLATION, f"{problem} for call {safe_name(call.call_id)}")
         self._claim(call.call_id)
+        key = safe_name(call.call_id)
+        claim(self._store, key, self._stream_id)  # one stream per call, on every instance
         self.call = call
         self._started_at = time.time()
         self._timeline = Timeline(call.tracks, call.sample_rate, self._settings.reorder_window_ms)
-        name = safe_name(call.call_id)
-        wav_path = os.path.join(self._settings.spool_dir, f"{name}.{uuid.uuid4().hex[:8]}.wav")
-        self._spool = SpoolEntry(wav_path, self._object_name(), self._metadata(), len(call.tracks))
-        self._writer = WavWriter(wav_path, call.sample_rate, len(call.tracks))
+        self._directory = CallDirectory(self._spool_dir, f"{key}.{self._stream_id[:8]}")
+        manifest = {
+            "key": key,
+            "stream_id": self._stream_id,
+            "object_name": object_name(call.call_id, self._started_at),
+            "sample_rate": call.sample_rate,
+            "channels": len(call.tracks),
+            "metadata": self._metadata(),
+        }
+        self._recording = Recording(
+            self._store, self._directory.path, manifest, self._settings.segment_s, self._settings.upload_deadline_s
+        )
         log.info(
             "call started",
             extra={**self.log_fields, "sample_rate": call.sample_rate, "tracks": list(call.tracks)},
         )
 
     def finish(self, reason: str) -> str | None:
-        """Finalize and store the recording; return where it went (None if the call never started)."""
-        if self._writer is None or self._timeline is None or self._spool is None:
+        """Store the recording; return where it went (None if the call never started, or storing must wait)."""
+        if self._recording is None or self._timeline is None or self._directory is None:
             return None
-        self._writer.write(self._timeline.finish())
-        self._writer.close()
-        metadata = self._metadata(reason)
-        self._spool.update(metadata, finished=True)
+        if self.ended_by_provider and self._provider_end_reason:
+            reason = f"{reason}: {self._provider_end_reason}"
+        recording, directory = self._recording, self._directory
         try:
-            location = self._store.save(self._writer.path, self._object_name(), metadata)
+            recording.write(self._timeline.finish())
         except Exception:
-            log.exception("storing failed; kept in the spool for retry", extra=self.log_fields)
-            self._spool.release()
+            log.exception("the call's last audio could not be placed", extra=self.log_fields)
+        metadata = self._metadata(reason)
+        try:
+            location = recording.finish(metadata)
+        except Exception as error:
+            recording.abandon()
+            log.error("storing failed; kept in the spool for retry", extra={**self.log_fields, "error": str(error)})
             return None
-        self._spool.remove()  # only now that the store has confirmed
+        finally:
+            directory.release()
         log.info(
             "recording stored",
             extra={
@@ -137,43 +155,39 @@ class CallSession:
                 "duration_s": metadata["duration_s"],
                 "reason": reason,
                 "worst_lag_ms": round(self.worst_lag_s * 1000, 1),
+                "store_requests": recording.requests,
             },
         )
         return location
 
-    def _object_name(self) -> str:
-        assert self.call is not None
-        day = datetime.fromtimestamp(self._started_at, UTC).strftime("%Y/%m/%d")
-        return f"{day}/{safe_name(self.call.call_id)}.wav"
-
-    def _metadata(self, reason: str | None = None) -> dict[str, str]:
-        """The call's facts; with `reason`, also how it ended (before that: what a crash would leave)."""
+    def _metadata(self, reason: str | None = None) -> dict[str, Any]:
+        """The call's facts (`metadata.py` is the schema); with `reason`, also how it ended."""
         assert self.call is not None
         call = self.call
-        metadata = {
+        metadata: dict[str, Any] = {
             **call.extra,
             "provider": call.provider,
-            "call_id": call.call_id,
+            "call_id": call.call_id[:CALL_ID_LIMIT],
             "from": call.caller,
             "to": call.callee,
             "started_at": _iso(self._started_at),
-            "sample_rate": str(call.sample_rate),
-            "channels": str(len(call.tracks)),
+            "sample_rate": call.sample_rate,
+            "channels": len(call.tracks),
             "tracks": ",".join(call.tracks),
         }
-        if reason is None or self._writer is None or self._timeline is None:
+        if reason is None or self._recording is None or self._timeline is None:
             return metadata
         stats = self._timeline.stats
         return {
             **metadata,
             "ended_at": _iso(time.time()),
-            "duration_s": f"{self._writer.frames / call.sample_rate:.3f}",
-            "dtmf": json.dumps(self._dtmf, separators=(",", ":")),
-            "gaps": str(stats.gaps),
-            "gap_ms": str(stats.gap_ms),
-            "duplicates": str(stats.duplicates),
-            "late_drops": str(stats.late),
+            "duration_s": round(self._recording.frames / call.sample_rate, 3),
             "end_reason": reason,
+            "dtmf": self._dtmf,
+            "gaps": stats.gaps,
+            "gap_ms": stats.gap_ms,
+            "duplicates": stats.duplicates,
+            "late_drops": stats.late,
         }
 
 

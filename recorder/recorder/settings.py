@@ -5,6 +5,7 @@ Every name here is documented in README.md and set by infra/recorder.tf.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ class Settings:
     secret: str
     bucket: str = ""
     recordings_dir: str = "recordings"
-    spool_dir: str = os.path.join(tempfile.gettempdir(), "call-recorder-spool")
+    spool_dir: str = ""  # default: one per store, under the temp dir (spool_for below)
     reorder_window_ms: int = 200
     handshake_timeout_s: float = 10.0
     read_batch_ms: int = 40
@@ -34,18 +35,26 @@ class Settings:
     max_call_seconds: int = 7200  # Vonage's own longest connect
     max_calls: int = 500  # per worker: what one sustains (README, Performance)
     upload_deadline_s: int = 60  # retrying an upload inside the call's request
-    sweep_interval_s: int = 60  # how often orphaned or unstored spool files are retried
+    sweep_interval_s: int = 60  # how often abandoned calls (in this spool, or leased in the store) are stored
+    segment_s: int = 10  # audio in the store while the call is live, every this many seconds
+
+    @property
+    def lease_s(self) -> int:
+        """A call's lease unrenewed this long means its recorder is gone: three missed segments, plus slack."""
+        return 3 * self.segment_s + 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         secret = env.get("RECORDER_SECRET", "")
         if len(secret) < MIN_SECRET_LENGTH:
             raise SettingsError(f"RECORDER_SECRET must be set to at least {MIN_SECRET_LENGTH} characters")
+        bucket = env.get("RECORDINGS_BUCKET", "")
+        recordings_dir = env.get("RECORDINGS_DIR", "") or cls.recordings_dir
         return cls(
             secret=secret,
-            bucket=env.get("RECORDINGS_BUCKET", ""),
-            recordings_dir=env.get("RECORDINGS_DIR", cls.recordings_dir),
-            spool_dir=env.get("SPOOL_DIR", "") or cls.spool_dir,
+            bucket=bucket,
+            recordings_dir=recordings_dir,
+            spool_dir=env.get("SPOOL_DIR", "") or spool_for(bucket, recordings_dir),
             reorder_window_ms=_int(env, "REORDER_WINDOW_MS", cls.reorder_window_ms, 0, 5000),
             handshake_timeout_s=_int(env, "HANDSHAKE_TIMEOUT_S", int(cls.handshake_timeout_s), 1, 120),
             read_batch_ms=_int(env, "READ_BATCH_MS", cls.read_batch_ms, 0, 80),
@@ -58,7 +67,15 @@ class Settings:
             max_calls=_int(env, "MAX_CALLS", cls.max_calls, 1, 10000),
             upload_deadline_s=_int(env, "UPLOAD_DEADLINE_S", cls.upload_deadline_s, 1, 3600),
             sweep_interval_s=_int(env, "SWEEP_INTERVAL_S", cls.sweep_interval_s, 1, 3600),
+            segment_s=_int(env, "SEGMENT_S", cls.segment_s, 2, 60),
         )
+
+
+def spool_for(bucket: str, recordings_dir: str) -> str:
+    """The default spool belongs to one store: two local stacks with different buckets or recordings
+    directories never sweep each other's calls."""
+    store = f"gs://{bucket}" if bucket else os.path.abspath(recordings_dir)
+    return os.path.join(tempfile.gettempdir(), f"call-recorder-spool-{hashlib.sha256(store.encode()).hexdigest()[:12]}")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

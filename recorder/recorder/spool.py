@@ -1,103 +1,127 @@
-"""Calls in progress on disk: each a WAV and a JSON sidecar locked by its session, so that what a dead worker
-or a failed upload left behind can be told apart from live calls, repaired, and stored later.
+"""The spool: each live call's directory of segment files not yet in the store, and the sweeper that finishes
+what a dead worker or a lost instance left behind.
 
-The lock is flock(2) on the sidecar: held by the live session, released by the kernel when its process dies,
-and by the session itself when storing fails. The sweeper takes only unlocked sidecars.
+- A live call holds flock(2) on its directory's `lock` file; the kernel releases it when the process dies. An
+  unlocked directory is abandoned for certain: the sweeper uploads its segments and assembles the call at once.
+- A call whose instance vanished with its spool (Cloud Run: /tmp is memory) is known only to the store, by its
+  lease. A lease not renewed for `lease_s` means no owner: any instance assembles what reached the store.
+- The spool is private (README: Security): the directory is 0700 and must belong to this user; files are 0600.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
+import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import gevent
 
+from .recording import LEASES, assemble, read_manifest, remove_spool, segment_name
 from .store import Store
-from .wav import repair
 
 log = logging.getLogger("recorder.spool")
 
-STATE = "_spool"  # the sidecar's own bookkeeping, not part of the stored metadata
+
+class SpoolError(RuntimeError):
+    pass
 
 
-class SpoolEntry:
-    """A live call's claim on its spool files."""
+def prepare(spool_dir: str) -> Path:
+    """Create the spool, or check an existing one is this user's alone."""
+    path = Path(spool_dir)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.stat()
+    if status.st_uid != os.getuid():
+        raise SpoolError(f"SPOOL_DIR {spool_dir} belongs to another user: set SPOOL_DIR to a directory of your own")
+    if status.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
-    def __init__(self, wav_path: str, object_name: str, metadata: dict[str, str], channels: int) -> None:
-        self.wav_path = wav_path
-        self.sidecar_path = wav_path.removesuffix(".wav") + ".json"
-        self._state = {"object_name": object_name, "channels": channels, "finished": False}
-        self._sidecar: IO[str] | None = open(self.sidecar_path, "x")  # noqa: SIM115 - held until release()
-        fcntl.flock(self._sidecar, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self.update(metadata)
 
-    def update(self, metadata: dict[str, str], finished: bool = False) -> None:
-        assert self._sidecar is not None
-        self._state["finished"] = finished
-        self._sidecar.seek(0)
-        self._sidecar.truncate()
-        json.dump({**metadata, STATE: self._state}, self._sidecar)
-        # flush, no fsync: a killed process leaves this in the page cache, which is all recovery needs, and an
-        # fsync would stall every call in this gevent worker (file I/O blocks the whole process).
-        self._sidecar.flush()
+class CallDirectory:
+    """A live call's claim on its spool directory."""
 
-    def remove(self) -> None:
-        """The store confirmed: the files go, then the lock."""
-        os.remove(self.wav_path)
-        os.remove(self.sidecar_path)
-        self.release()
+    def __init__(self, spool_dir: Path, name: str) -> None:
+        self.path = spool_dir / name
+        self.path.mkdir(mode=0o700)
+        self._lock: IO[bytes] | None = open(  # noqa: SIM115 - held until release()
+            os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "rb"
+        )
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def release(self) -> None:
-        """Leave the files for the sweeper."""
-        if self._sidecar is not None:
-            self._sidecar.close()
-            self._sidecar = None
+        """Leave what is left for the sweeper (or nothing, if the recording removed the directory)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
-def sweep(spool_dir: str, store: Store) -> int:
-    """Store every abandoned call in the spool; return how many were stored."""
+def sweep(spool_dir: Path, store: Store, lease_s: float) -> int:
+    """Store every abandoned call, from this spool and from the store's leases; return how many were stored."""
     stored = 0
-    for sidecar in sorted(Path(spool_dir).glob("*.json")):
+    for directory in sorted(path for path in spool_dir.iterdir() if path.is_dir()):
         try:
-            stored += _recover(sidecar, store)
+            stored += _store_leftover(directory, store)
         except Exception:
-            log.exception("could not store %s; will try again", sidecar.name)
+            log.exception("could not store the abandoned call in %s; will try again", directory.name)
+    for lease in store.sizes(LEASES):
+        try:
+            stored += _recover_from_store(lease, store, lease_s)
+        except Exception:
+            log.exception("could not recover %s; will try again", lease)
     return stored
 
 
-def _recover(sidecar: Path, store: Store) -> bool:
-    with sidecar.open("r") as lock:
+def _store_leftover(directory: Path, store: Store) -> bool:
+    try:
+        lock = open(directory / "lock", "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False  # being created, or removed since the listing
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False  # a live call
-        if not sidecar.exists():
-            return False  # stored and removed while we waited for the lock
-        record: dict[str, Any] = json.load(lock)
-        state = record.pop(STATE)
-        wav = sidecar.with_suffix(".wav")
-        if not wav.exists():
-            sidecar.unlink()
+        if not directory.exists():
+            return False  # stored and removed while we waited
+        manifest = read_manifest(_read(directory / "state.json"))
+        if manifest is None:  # the worker died before the call had started writing
+            remove_spool(directory)
             return False
-        frames = repair(str(wav), state["channels"])
-        if not state["finished"]:
-            record.update(
-                recovered="true",
-                end_reason="recovered: the recorder stopped during the call",
-                duration_s=f"{frames / int(record['sample_rate']):.3f}",
-            )
-        location = store.save(str(wav), state["object_name"], record)
-        wav.unlink()
-        sidecar.unlink()
-    log.warning("stored an abandoned call at %s", location, extra={"call_id": record.get("call_id")})
+        for segment in sorted(directory.glob("seg-*")):
+            store.create(segment_name(manifest["key"], int(segment.name[4:])), segment.read_bytes())
+            segment.unlink()
+        location, _ = assemble(store, manifest, recovered=not manifest.get("finished"))
+        remove_spool(directory)
+    log.warning("stored an abandoned call at %s", location, extra={"call_id": manifest["metadata"].get("call_id")})
     return True
 
 
-def sweep_forever(spool_dir: str, store: Store, interval_s: float) -> None:
+def _recover_from_store(lease: str, store: Store, lease_s: float) -> bool:
+    manifest = read_manifest(store.read(lease))
+    if manifest is None:
+        return False  # removed since the listing
+    if time.time() - float(manifest.get("renewed_at", 0)) < lease_s:
+        return False  # its owner is alive
+    location, _ = assemble(store, manifest, recovered=not manifest.get("finished"))
+    log.warning("recovered a call from the store at %s", location, extra={"call_id": manifest["key"]})
+    return True
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def sweep_forever(spool_dir: Path, store: Store, interval_s: float, lease_s: float) -> None:
     while True:
-        sweep(spool_dir, store)
+        try:
+            sweep(spool_dir, store, lease_s)
+        except Exception:
+            log.exception("sweeping failed; will try again")
         gevent.sleep(interval_s)

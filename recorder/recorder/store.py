@@ -1,92 +1,197 @@
-"""Where finished recordings go: a Cloud Storage bucket, or a local directory when no bucket is set.
+"""Where recordings go: a Cloud Storage bucket, or a local directory when no bucket is set.
 
-Both never overwrite: if a name is taken (the same call recorded twice), the recording gets the next free
-`-N` suffix instead, so no audio is ever lost or replaced.
+Both offer the same few object operations, and `recording.py` builds the durable-streaming protocol on them once:
+segments uploaded while the call is live, a lease renewed with each, a create-only claim per call, and one final
+WAV assembled server-side at hang-up. The only atomic primitive either needs is a create-only write
+(`if_generation_match=0` in Cloud Storage, `O_EXCL` on a file system).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from google.api_core.exceptions import PreconditionFailed
+from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-MAX_SUFFIX = 100
+from .metadata import for_gcs
+
+# Cloud Storage's compose takes at most 32 source objects per request (longer lists compose in stages).
+MAX_COMPOSE_SOURCES = 32
 
 
 class Store(Protocol):
-    def save(self, wav_path: str, name: str, metadata: dict[str, str]) -> str:
-        """Store the WAV at `wav_path` under `name` (or a free variant of it); return where it went."""
+    location: str  # gs://bucket or the directory, for log lines
+
+    def create(self, name: str, data: bytes, metadata: dict[str, str] | None = None) -> bool:
+        """Write `name` only if it does not exist yet; False if it does (which a retry after a lost response also
+        meets: callers decide from the content whether the existing object is their own)."""
         ...
 
+    def put(self, name: str, data: bytes) -> None:
+        """Write or replace `name`."""
+        ...
 
-def _candidates(name: str) -> Iterator[str]:
-    stem, dot, ext = name.rpartition(".")
-    yield name
-    for n in range(1, MAX_SUFFIX):
-        yield f"{stem}-{n}{dot}{ext}"
+    def read(self, name: str) -> bytes | None: ...
+
+    def metadata(self, name: str) -> dict[str, str] | None:
+        """The object's custom metadata ({} if none), or None if it does not exist."""
+        ...
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """Every object whose name starts with `prefix`, with its size in bytes."""
+        ...
+
+    def compose(self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str) -> None:
+        """`name` becomes the concatenation of `sources` (at most MAX_COMPOSE_SOURCES), without re-uploading,
+        with `metadata` (typed values: `metadata.py` is the schema)."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove `name`; nothing if it is gone already."""
+        ...
+
+    def url(self, name: str) -> str: ...
 
 
 class GcsStore:
     def __init__(self, bucket: str, deadline_s: float = 60.0, client: storage.Client | None = None) -> None:
         self.bucket_name = bucket
+        self.location = f"gs://{bucket}"
         self._client = client
         # Exponential backoff with jitter (google-api-core's), on connection errors, 429 and 5xx, until the deadline.
         self._retry = DEFAULT_RETRY.with_deadline(deadline_s)
 
-    def save(self, wav_path: str, name: str, metadata: dict[str, str]) -> str:
+    @property
+    def _bucket(self) -> storage.Bucket:
         if self._client is None:
             self._client = storage.Client()  # one per process: it pools its HTTP connections
-        bucket = self._client.bucket(self.bucket_name)
-        for candidate in _candidates(name):
-            blob = bucket.blob(candidate)
-            blob.metadata = metadata
-            try:
-                # if_generation_match=0: create only, never replace; which also makes retrying it safe.
-                # checksum: the client compares the object's CRC32C with the file's and fails on a mismatch.
-                blob.upload_from_filename(
-                    wav_path, content_type="audio/wav", if_generation_match=0, checksum="crc32c", retry=self._retry
-                )
-            except PreconditionFailed:
-                continue
-            return f"gs://{self.bucket_name}/{candidate}"
-        raise FileExistsError(f"gs://{self.bucket_name}/{name} and its variants are all taken")
+        return self._client.bucket(self.bucket_name)
+
+    def create(self, name: str, data: bytes, metadata: dict[str, str] | None = None) -> bool:
+        blob = self._bucket.blob(name)
+        blob.metadata = metadata
+        try:
+            # Parts are at most a few MiB, under the client's 8 MiB multipart threshold: one request, never a
+            # resumable upload (which would buffer 100 MiB chunks in memory). checksum: the client compares the
+            # object's CRC32C with the data's and fails on a mismatch. if_generation_match=0 makes a retry safe.
+            blob.upload_from_string(data, if_generation_match=0, checksum="crc32c", retry=self._retry)
+        except PreconditionFailed:
+            return False
+        return True
+
+    def put(self, name: str, data: bytes) -> None:
+        self._bucket.blob(name).upload_from_string(data, retry=self._retry)
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            data: bytes = self._bucket.blob(name).download_as_bytes(retry=self._retry)
+        except NotFound:
+            return None
+        return data
+
+    def metadata(self, name: str) -> dict[str, str] | None:
+        blob = self._bucket.get_blob(name, retry=self._retry)
+        return None if blob is None else dict(blob.metadata or {})
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        return {blob.name: blob.size for blob in self._bucket.list_blobs(prefix=prefix, retry=self._retry)}
+
+    def compose(self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str) -> None:
+        bucket = self._bucket
+        target = bucket.blob(name)
+        target.metadata, target.content_type = for_gcs(metadata) or None, content_type
+        target.compose([bucket.blob(source) for source in sources], retry=self._retry)
+
+    def delete(self, name: str) -> None:
+        try:
+            self._bucket.blob(name).delete(retry=self._retry)
+        except NotFound:
+            pass
+
+    def url(self, name: str) -> str:
+        return f"{self.location}/{name}"
 
 
 class LocalStore:
+    """A directory laid out as the bucket is: object names are relative paths; metadata sits in a `.json` beside."""
+
     def __init__(self, root: str) -> None:
         self.root = Path(root)
+        self.location = str(self.root)
 
-    def save(self, wav_path: str, name: str, metadata: dict[str, str]) -> str:
-        first = self.root / name
-        first.parent.mkdir(parents=True, exist_ok=True)
-        staged = first.parent / f".{first.name}.{uuid.uuid4().hex}.part"
-        shutil.copyfile(wav_path, staged)
+    def create(self, name: str, data: bytes, metadata: dict[str, str] | None = None) -> bool:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = self._staged(path, data)
         try:
-            for candidate in _candidates(name):
-                target = self.root / candidate
-                try:
-                    os.link(staged, target)  # atomic, and fails rather than replace an existing file
-                except FileExistsError:
-                    continue
-                _write_atomically(target.with_suffix(".json"), json.dumps(metadata, indent=2) + "\n")
-                return str(target)
+            os.link(staged, path)  # atomic, and fails rather than replace: the file system's create-only write
+        except FileExistsError:
+            return False
         finally:
             staged.unlink()
-        raise FileExistsError(f"{first} and its variants are all taken")
+        return True
 
+    def put(self, name: str, data: bytes) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._staged(path, data), path)
 
-def _write_atomically(path: Path, text: str) -> None:
-    staged = path.parent / f".{path.name}.{uuid.uuid4().hex}.part"
-    staged.write_text(text)
-    os.replace(staged, path)
+    def read(self, name: str) -> bytes | None:
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def metadata(self, name: str) -> dict[str, str] | None:
+        path = self.root / name
+        if not path.is_file():
+            return None
+        try:
+            typed = json.loads(path.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return {key: str(value) for key, value in typed.items()} if isinstance(typed, dict) else {}
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        directory = prefix.rpartition("/")[0]
+        base = self.root / directory
+        if not base.is_dir():
+            return {}
+        found = {}
+        for path in base.rglob("*"):
+            name = path.relative_to(self.root).as_posix()
+            if path.is_file() and name.startswith(prefix) and ".staged-" not in name:
+                found[name] = path.stat().st_size
+        return dict(sorted(found.items()))
+
+    def compose(self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.parent / f".{path.name}.staged-{uuid.uuid4().hex}"
+        with staged.open("wb") as out:
+            for source in sources:
+                out.write((self.root / source).read_bytes())
+        if metadata:  # typed JSON beside the WAV, there before the WAV appears
+            os.replace(self._staged(path, (json.dumps(metadata, indent=2) + "\n").encode()), path.with_suffix(".json"))
+        os.replace(staged, path)  # complete when it appears, as a composed object is
+
+    def delete(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
+
+    def url(self, name: str) -> str:
+        return str(self.root / name)
+
+    @staticmethod
+    def _staged(path: Path, data: bytes) -> Path:
+        staged = path.parent / f".{path.name}.staged-{uuid.uuid4().hex}"
+        staged.write_bytes(data)
+        return staged
 
 
 def store_for(bucket: str, recordings_dir: str, upload_deadline_s: float = 60.0) -> Store:
