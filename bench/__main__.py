@@ -4,7 +4,9 @@
 - worst lag: how far the audio a call had processed trailed the wall clock since its first frame, the worst
   over every frame of every call (the recorder measures it and logs it with each stored recording);
 - peak RSS of the worker, and RSS per call above its idle baseline;
-- hang-up to stored: from the simulator closing the call to the recorder logging the upload as confirmed.
+- hang-up to stored: from the simulator closing the call to the recorder logging the final WAV as stored;
+- the spool's peak (the audio not yet in the store) per call, and store requests per call-hour.
+`--sink both` runs the same load against the Cloud Storage emulator and a local directory, one after the other.
 The load generator runs in its own process and reports its own pacing lag, so a slow generator shows up as
 such rather than as recorder lag.
 """
@@ -62,35 +64,56 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=10.0, help="calls start evenly over this many seconds")
     parser.add_argument("--rate", type=int, default=16000, choices=(8000, 16000, 24000))
     parser.add_argument("--read-batch-ms", type=int, default=None, help="the recorder's READ_BATCH_MS")
+    parser.add_argument("--segment-s", type=int, default=None, help="the recorder's SEGMENT_S")
+    parser.add_argument("--sink", choices=("gcs", "dir", "both"), default="gcs", help="where recordings go")
     args = parser.parse_args()
 
+    failures = 0
+    for sink in ("gcs", "dir") if args.sink == "both" else (args.sink,):
+        failures += run_once(args, sink)
+    return 1 if failures else 0
+
+
+def run_once(args: argparse.Namespace, sink: str) -> int:
     with tempfile.TemporaryDirectory() as tmp, devstack.GcsEmulator(buckets=(BUCKET,)) as gcs:
         function_port, recorder_port = devstack.free_port(), devstack.free_port()
-        env = devstack.stack_env(
-            function_port,
-            recorder_port,
-            {
-                "RECORDINGS_BUCKET": BUCKET,
-                "STORAGE_EMULATOR_HOST": gcs.url,
-                "SPOOL_DIR": tmp,
-                "SAMPLE_RATE": str(args.rate),
-                "WEB_CONCURRENCY": "1",
-            },
-        )
+        spool = Path(tmp) / "spool"
+        overrides = {"SPOOL_DIR": str(spool), "SAMPLE_RATE": str(args.rate), "WEB_CONCURRENCY": "1"}
+        if sink == "gcs":
+            overrides.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=gcs.url)
+        else:
+            overrides.update(RECORDINGS_DIR=str(Path(tmp) / "recordings"))
+        env = devstack.stack_env(function_port, recorder_port, overrides)
         if args.read_batch_ms is not None:
             env["READ_BATCH_MS"] = str(args.read_batch_ms)
+        if args.segment_s is not None:
+            env["SEGMENT_S"] = str(args.segment_s)
         log_path = Path(tmp) / "recorder.log"
         with log_path.open("wb") as log, open(os.devnull, "wb") as quiet:
             processes = [devstack.start_recorder(env, log), devstack.start_function(function_port, env, quiet)]
             try:
                 devstack.wait_until_listening(recorder_port, processes[0])
                 devstack.wait_until_listening(function_port, processes[1])
-                return measure(args, processes[0], function_port, log_path)
+                print(f"\nsink: {'the Cloud Storage emulator' if sink == 'gcs' else 'a local directory'}")
+                return measure(args, processes[0], function_port, log_path, spool)
             finally:
                 devstack.stop(processes)
 
 
-def measure(args: argparse.Namespace, master: subprocess.Popen[bytes], function_port: int, log_path: Path) -> int:
+def spool_bytes(spool: Path) -> int:
+    """The audio not yet in the store: every call's segment files."""
+    total = 0
+    for path in spool.glob("*/seg-*"):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            pass  # uploaded and removed since the listing
+    return total
+
+
+def measure(
+    args: argparse.Namespace, master: subprocess.Popen[bytes], function_port: int, log_path: Path, spool: Path
+) -> int:
     deadline = time.monotonic() + 10
     while not psutil.Process(master.pid).children() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -130,9 +153,10 @@ def measure(args: argparse.Namespace, master: subprocess.Popen[bytes], function_
     )
     if pin:
         psutil.Process(load.pid).cpu_affinity([1])
-    peak_rss, load_cpu_s = baseline_rss, 0.0
+    peak_rss, load_cpu_s, peak_spool = baseline_rss, 0.0, 0
     while load.poll() is None:
         peak_rss = max(peak_rss, worker.memory_info().rss)
+        peak_spool = max(peak_spool, spool_bytes(spool))
         try:
             times = psutil.Process(load.pid).cpu_times()
             load_cpu_s = times.user + times.system
@@ -160,6 +184,8 @@ def measure(args: argparse.Namespace, master: subprocess.Popen[bytes], function_
     pure_us, fast_us = unmask_costs_us()
     mib = 1024 * 1024
     per_call_kib = (peak_rss - baseline_rss) / 1024 / max(len(completed), 1)
+    call_hours = frames * 0.02 / 3600
+    requests = sum(stored[r["call_id"]].get("store_requests", 0) for r in completed)
     rows = [
         (
             "calls stored",
@@ -177,6 +203,11 @@ def measure(args: argparse.Namespace, master: subprocess.Popen[bytes], function_
             f"{peak_rss / mib:.0f} MiB: {per_call_kib:.0f} KiB per call above {baseline_rss / mib:.0f} MiB idle",
         ),
         ("hang-up to stored", f"median {statistics.median(to_store_ms):.0f} ms, worst {to_store_ms[-1]:.0f} ms"),
+        (
+            "peak spool",
+            f"{peak_spool / mib:.1f} MiB: {peak_spool / 1024 / max(len(completed), 1):.0f} KiB per call",
+        ),
+        ("store requests", f"{requests / max(call_hours, 1e-9):.0f} per call-hour ({requests} in all)"),
         (
             "unmask, 640-byte frame",
             f"{pure_us:.1f} us pure Python, {fast_us:.2f} us C (installed): {pure_us / fast_us:.0f}x",
