@@ -56,4 +56,12 @@ class Ignored:
     kind: str
 
 
-Event = CallStarted | Audio | Dtmf | TrackEnded | CallEnded | Ignored
+@dataclass(frozen=True)
+class Reply:
+    """A text message the protocol requires the recorder to send back (Genesys AudioHook answers `open` with
+    `opened`, `ping` with `pong`): the socket loop sends it as it is."""
+
+    message: str
+
+
+Event = CallStarted | Audio | Dtmf | TrackEnded | CallEnded | Ignored | Reply

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .closing import CloseCode, ProtocolError, Refused
-from .events import Audio, CallEnded, CallStarted, Dtmf, Ignored
+from .events import Audio, CallEnded, CallStarted, Dtmf, Ignored, Reply
 from .protocols import Adapter
 from .recording import Recording, claim, object_name, safe_name
 from .settings import Settings
@@ -64,7 +64,8 @@ class CallSession:
         return {"call_id": self.call.call_id, "provider": self.call.provider} if self.call else {}
 
     def receive(self, message: str | bytes) -> list[str]:
-        """Take one message; return what to send back to the peer (nothing, for every provider so far)."""
+        """Take one message; return the text messages the protocol wants sent back to the peer (usually none)."""
+        replies: list[str] = []
         self.last_message_at = now = time.monotonic()  # read by the socket loop's watchdog, and for the lag below
         if self._recording is not None:
             self._recording.keep_alive(now)
@@ -83,10 +84,12 @@ class CallSession:
             elif isinstance(event, CallEnded):
                 self.ended_by_provider = True
                 self._provider_end_reason = event.reason
+            elif isinstance(event, Reply):
+                replies.append(event.message)
             elif isinstance(event, Ignored) and event.kind not in self._ignored:
                 self._ignored.add(event.kind)
                 log.info("ignoring %s messages", event.kind, extra=self.log_fields)
-        return []
+        return replies
 
     def _measure_lag(self, audio_s: float) -> None:
         now = self.last_message_at
