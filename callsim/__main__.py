@@ -7,17 +7,9 @@ import asyncio
 import os
 import sys
 
-from . import twilio, vonage, voxology
 from .audio import read_wav, sample
-from .common import CallResult, Impairments
-
-# provider -> (answer path, its two tracks' names)
-PROVIDERS = {
-    "vonage": ("/vonage/answer", ("mix",)),
-    "twilio": ("/twilio/answer", ("inbound", "outbound")),
-    "signalwire": ("/twilio/answer", ("inbound", "outbound")),
-    "voxology": ("/voxology/answer", ("caller", "transfer")),
-}
+from .common import CallResult, Impairments, StreamOptions
+from .providers import PROVIDERS
 
 
 def _dtmf(spec: str) -> tuple[float, str]:
@@ -47,9 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=int, help="rate of the bundled samples (default: 16000 Vonage, else 8000)")
     parser.add_argument(
         "--encoding",
-        choices=("mulaw", "l16"),
-        default="mulaw",
-        help="Twilio/SignalWire media encoding (l16: SignalWire's codec L16@<rate>h)",
+        choices=("mulaw", "alaw", "l16"),
+        help="media encoding, where the provider offers a choice (default: the first it offers)",
     )
     parser.add_argument("--speed", type=float, default=1.0, help="times real time; 0 streams as fast as possible")
     parser.add_argument(
@@ -58,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="DIGIT@SECONDS",
-        help="Vonage: send a DTMF event at that point",
+        help="send a DTMF event at that point (Vonage, Twilio, Telnyx, Plivo)",
     )
     parser.add_argument("--drop", type=_chunks, default=frozenset(), metavar="N,N", help="20 ms chunks never sent")
     parser.add_argument("--duplicate", type=_chunks, default=frozenset(), metavar="N,N", help="chunks sent twice")
@@ -67,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="send each chunk up to this much late")
     parser.add_argument("--no-stop", action="store_true", help="end without the stop / end_stream message")
+    parser.add_argument("--late-ms", type=int, default=0, help="the second track starts this much later")
     parser.add_argument(
         "--end",
         choices=("close", "drop"),
@@ -78,42 +70,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def place(args: argparse.Namespace) -> tuple[CallResult, float]:
-    path, names = PROVIDERS[args.provider]
-    answer_url = args.answer_url or args.function_url.rstrip("/") + path
-    rate = args.rate or (16000 if args.provider == "vonage" or args.encoding == "l16" else 8000)
+    provider = PROVIDERS[args.provider]
+    encoding = args.encoding or provider.encodings[0]
+    if encoding not in provider.encodings:
+        raise SystemExit(f"{args.provider} streams {' or '.join(provider.encodings)}, not {encoding}")
+    answer_url = args.answer_url or args.function_url.rstrip("/") + provider.answer_path
+    rate = args.rate or (16000 if encoding == "l16" else 8000)
     caller = read_wav(args.wav or sample(rate))
-    if args.provider == "vonage":
-        result = await vonage.call(
-            answer_url, caller, speed=args.speed, dtmf=tuple(args.dtmf), end=args.end, call_id=args.call_id
-        )
-        return result, caller.duration_s
-    tracks = {names[0]: caller}
-    if not args.one_track:
-        tracks[names[1]] = read_wav(args.wav2 or sample(rate, "agent"))
-    impairments = Impairments(args.drop, args.duplicate, args.reorder, args.jitter_ms)
-    if args.provider == "voxology":
-        result = await voxology.call(
-            answer_url,
-            tracks,
-            speed=args.speed,
-            impairments=impairments,
-            send_end=not args.no_stop,
-            end=args.end,
-            call_id=args.call_id,
-        )
-    else:
-        result = await twilio.call(
-            answer_url,
-            tracks,
-            encoding=args.encoding,
-            dialect=args.provider,
-            speed=args.speed,
-            impairments=impairments,
-            send_stop=not args.no_stop,
-            end=args.end,
-            call_id=args.call_id,
-        )
-    return result, caller.duration_s
+    tracks = {provider.tracks[0]: caller}
+    if len(provider.tracks) > 1 and not args.one_track:
+        tracks[provider.tracks[1]] = read_wav(args.wav2 or sample(rate, "agent"))
+    options = StreamOptions(
+        speed=args.speed,
+        impairments=Impairments(args.drop, args.duplicate, args.reorder, args.jitter_ms, args.late_ms),
+        send_end=not args.no_stop,
+        end=args.end,
+        encoding=encoding,
+        dtmf=tuple(args.dtmf),
+    )
+    return await provider.place(answer_url, tracks, options, args.call_id), caller.duration_s
 
 
 def main(argv: list[str] | None = None) -> int:

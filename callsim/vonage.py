@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from .audio import FRAME_S, Pcm
-from .common import CallResult, Pacer, hang_up, recorder_close_code
+from .common import CallResult, End, Pacer, StreamOptions, hang_up, recorder_close_code
 
 
 def fetch_ncco(answer_url: str, call_id: str, caller: str, callee: str) -> list[dict[str, Any]]:
@@ -39,7 +39,7 @@ async def call(
     *,
     speed: float = 1.0,
     dtmf: tuple[tuple[float, str], ...] = (),
-    end: str = "close",
+    end: End = "close",
     call_id: str | None = None,
     caller: str = "15550100001",
     callee: str = "15550100002",
@@ -60,7 +60,7 @@ async def stream(
     call_id: str,
     speed: float = 1.0,
     dtmf: tuple[tuple[float, str], ...] = (),
-    end: str = "close",
+    end: End = "close",
 ) -> CallResult:
     """Stream `audio` to an NCCO websocket endpoint exactly as Vonage does."""
     content_type = endpoint.get("content-type", "audio/l16;rate=16000")
@@ -92,3 +92,10 @@ async def stream(
             pass
     result.close_code = recorder_close_code(ws)
     return result
+
+
+async def place(answer_url: str, tracks: dict[str, Pcm], options: StreamOptions, call_id: str | None) -> CallResult:
+    """`call` for the registry. Vonage streams one mixed track of L16, with no end message and no impairments:
+    its `call` keeps keyword options (the tests, benchmark and demo call it directly)."""
+    [audio] = tracks.values()
+    return await call(answer_url, audio, speed=options.speed, dtmf=options.dtmf, end=options.end, call_id=call_id)

@@ -90,7 +90,7 @@ def test_signalwire_l16_at_16khz_and_numbers_as_numbers() -> None:
         ([twilio_start(callSid="")], 1002, "callSid"),
         ([twilio_start(), twilio_start()], 1002, "second start"),
         ([twilio_start(), twilio_media("inbound", "0").replace('"payload": "', '"payload": "%%')], 1007, "base64"),
-        ([twilio_start(), twilio_media("inbound", "soon")], 1002, "timestamp"),
+        ([twilio_start(), twilio_media("inbound", "soon")], 1007, "timestamp"),
         ([b"\x00\x01"], 1003, "binary"),
         (["{"], 1007, "JSON"),
     ],
@@ -124,8 +124,9 @@ def test_voxology_seed_sequence() -> None:
             tracks=("caller", "transfer"),
             extra={"stream_id": "117179172", "direction": "outbound", "stream_name": "stream1"},
         ),
-        Audio("caller", 0, decode(caller_media)),  # each track's first chunk starts it
-        Audio("transfer", 0, decode(transfer_media)),
+        # Each track starts at its start_track (number 1): the seed's chunk 26 follows 24 the guide elides.
+        Audio("caller", 24 * len(caller_media), decode(caller_media)),
+        Audio("transfer", 24 * len(transfer_media), decode(transfer_media)),
         TrackEnded("caller"),
         TrackEnded("transfer"),
         CallEnded("end_stream"),
