@@ -115,8 +115,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, client: Any = None) -> int:
     args = parse_args(argv)
     client = client or storage.Client()
-    found = list(
-        find(client, args.bucket, since=args.since, until=args.until, number=args.number, call_id=args.call_id)
+    found = sorted(
+        find(client, args.bucket, since=args.since, until=args.until, number=args.number, call_id=args.call_id),
+        key=lambda recording: (recording.metadata.get("started_at", ""), recording.name),  # oldest first
     )
     if args.download:
         if len(found) != 1:
