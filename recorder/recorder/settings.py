@@ -35,6 +35,7 @@ class Settings:
     max_calls: int = 500  # per worker: what one sustains (README, Performance)
     upload_deadline_s: int = 60  # retrying an upload inside the call's request
     sweep_interval_s: int = 60  # how often orphaned or unstored spool files are retried
+    segment_s: int = 10  # seconds of audio per segment streamed to the store while the call is live
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -58,6 +59,7 @@ class Settings:
             max_calls=_int(env, "MAX_CALLS", cls.max_calls, 1, 10000),
             upload_deadline_s=_int(env, "UPLOAD_DEADLINE_S", cls.upload_deadline_s, 1, 3600),
             sweep_interval_s=_int(env, "SWEEP_INTERVAL_S", cls.sweep_interval_s, 1, 3600),
+            segment_s=_int(env, "SEGMENT_S", cls.segment_s, 2, 60),
         )
 
 
