@@ -385,6 +385,12 @@ def test_readme_lists_the_prerequisites_the_org_policies_and_the_costs() -> None
     for policy in ("iam.allowedPolicyMemberDomains", "iam.automaticIamGrantsForDefaultServiceAccounts"):
         assert policy in readme, policy
     assert "## Costs" in readme or "### Costs" in readme
+    # Each answer URL Terraform prints is in the provider steps, so each provider has its instructions.
+    steps = readme[readme.index("### Point your number at it") :].split("\n### ")[0]
+    for output in {name for item in TF["output"] for name in item if name.endswith("_url") and "answer" in name}:
+        assert f"`{output}`" in steps, output
+    for provider in ("Vonage", "Twilio", "SignalWire", "Voxology", "Telnyx", "Plivo"):
+        assert f"- **{provider}**" in steps, provider
 
 
 def test_outputs_give_each_providers_urls() -> None:
