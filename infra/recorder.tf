@@ -5,6 +5,15 @@ resource "google_artifact_registry_repository" "recorder" {
   description   = "Call recorder images, tagged with the git commit they were built from"
   format        = "DOCKER"
 
+  # Checked here because make deploy's first, targeted apply plans this resource: a wrong pair of variables
+  # stops the deploy before the minutes-long image build, not after it (review C14).
+  lifecycle {
+    precondition {
+      condition     = var.recorder_min_instances <= var.recorder_max_instances
+      error_message = "recorder_min_instances (${var.recorder_min_instances}) must not exceed recorder_max_instances (${var.recorder_max_instances})."
+    }
+  }
+
   depends_on = [google_project_service.enabled]
 }
 

@@ -378,6 +378,20 @@ def test_instance_cpu_memory_from_segments_and_calls_within_the_request_timeout(
     assert f"var.max_call_seconds <= {timeout - 60}" in declared["max_call_seconds"]["validation"][0]["condition"]
 
 
+def test_cross_variable_checks_run_before_the_image_build() -> None:
+    """C14: make deploy's bootstrap apply plans only its targets, so a check elsewhere would come after the build."""
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(r"^BOOTSTRAP\s*:=(.*)$", makefile, flags=re.MULTILINE)
+    assert match
+    targets = re.findall(r"-target=(\w+)\.(\w+)", match[1])
+    checks = [
+        precondition["condition"]
+        for kind, name in targets
+        for precondition in resources(kind)[name].get("lifecycle", [{}])[0].get("precondition", [])
+    ]
+    assert "${var.recorder_min_instances <= var.recorder_max_instances}" in checks
+
+
 def test_readme_lists_the_prerequisites_the_org_policies_and_the_costs() -> None:
     readme = (ROOT / "README.md").read_text()
     for role in ("roles/owner", "roles/iam.serviceAccountUser", "roles/resourcemanager.projectIamAdmin"):
