@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage
 
 # What the recorder stores: YYYY/MM/DD/<call-id>.wav, the UTC day the call started (README, What gets stored).
@@ -72,6 +73,14 @@ def find(
         yield recording
 
 
+def client_or_exit() -> storage.Client:
+    """A client on the user's application-default login; without one, say how to get it and exit."""
+    try:
+        return storage.Client()
+    except DefaultCredentialsError:
+        sys.exit("no Google credentials for Cloud Storage: run 'gcloud auth application-default login'")
+
+
 def download(client: storage.Client, recording: Recording, directory: Path) -> Path:
     """The WAV, and its metadata beside it as JSON (as the local store keeps them)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -114,7 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None, client: Any = None) -> int:
     args = parse_args(argv)
-    client = client or storage.Client()
+    client = client or client_or_exit()
     found = sorted(
         find(client, args.bucket, since=args.since, until=args.until, number=args.number, call_id=args.call_id),
         key=lambda recording: (recording.metadata.get("started_at", ""), recording.name),  # oldest first

@@ -14,7 +14,7 @@ from google.cloud import storage
 
 from callsim.__main__ import PROVIDERS, place
 from callsim.__main__ import parse_args as simulator_args
-from ops.recordings import Recording, find
+from ops.recordings import Recording, client_or_exit, find
 
 
 def _providers(text: str) -> list[str]:
@@ -68,7 +68,7 @@ def landed(client: storage.Client, bucket: str, call_id: str, since: datetime, t
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    client = storage.Client()
+    client = client_or_exit()
     placed = failed = 0
     for provider in args.providers:
         if provider in args.verified:

@@ -3,14 +3,20 @@ stubs record what they are asked and the test checks the order, the arguments, a
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
+from callsim.__main__ import PROVIDERS
+from devstack import GcsEmulator
+
 ROOT = Path(__file__).resolve().parents[1]
 DIGEST = "sha256:" + "ab" * 32
+NOWHERE = "http://127.0.0.1:9"  # nothing listens on the discard port
 # Each stub logs its command line, then answers as gcloud would; the environment switches a failure on.
 STUB = """#!/bin/sh
 echo "$(basename "$0") $*" >> "{log}"
@@ -19,6 +25,9 @@ case "$*" in
   "projects describe"*) [ -z "$NO_PROJECT" ] ;;
   "billing projects describe"*) [ -z "$BILLING_UNREADABLE" ] && echo "${{BILLING:-True}}" ;;
   "artifacts docker images describe"*) echo "{digest}" ;;
+  "-chdir=infra output -raw function_url") printf %s "$FUNCTION_URL" ;;
+  "-chdir=infra output -raw bucket") printf %s "$BUCKET" ;;
+  "-chdir=infra output -json verified_providers") echo "$VERIFIED" ;;
   *) exit 0 ;;
 esac
 """
@@ -133,3 +142,41 @@ def test_a_build_without_a_digest_stops_before_the_apply(stubs: tuple[str, Path]
     assert result.returncode != 0
     applies = [call for call in log.read_text().splitlines() if " apply " in call]
     assert len(applies) == 1  # the bootstrap only
+
+
+def test_smoke_takes_the_function_url_bucket_and_verified_providers_from_terraform(stubs: tuple[str, Path]) -> None:
+    path, log = stubs
+    verified = json.dumps(sorted(PROVIDERS))  # every one verified: nothing is called, each is said to be skipped
+    result = make(
+        "smoke", path, FUNCTION_URL="http://127.0.0.1:9", BUCKET="b", VERIFIED=verified, STORAGE_EMULATOR_HOST=NOWHERE
+    )
+    assert result.returncode != 0 and "no call placed" in result.stdout
+    for provider in PROVIDERS:
+        assert f"{provider}: skipped, the function verifies its webhook signatures" in result.stdout, result.stdout
+    assert log.read_text().splitlines() == [
+        "terraform -chdir=infra output -raw function_url",
+        "terraform -chdir=infra output -raw bucket",
+        "terraform -chdir=infra output -json verified_providers",
+    ]
+
+
+def test_recordings_lists_the_bucket_terraform_names(stubs: tuple[str, Path], gcs: GcsEmulator) -> None:
+    path, _ = stubs
+    bucket = gcs.client().create_bucket(f"deploy-{uuid.uuid4().hex[:8]}")
+    blob = bucket.blob("2026/11/23/CA0001.wav")
+    blob.metadata = {"provider": "twilio", "call_id": "CA0001", "from": "+15550100003", "to": "+15550100002"}
+    blob.upload_from_string(b"RIFF", content_type="audio/wav")
+    result = make("recordings", path, "ARGS=--json", BUCKET=bucket.name, STORAGE_EMULATOR_HOST=gcs.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [line] = result.stdout.splitlines()
+    assert json.loads(line)["object"] == f"gs://{bucket.name}/2026/11/23/CA0001.wav"
+
+
+def test_without_google_credentials_the_ops_targets_say_how_to_log_in(stubs: tuple[str, Path]) -> None:
+    path, _ = stubs
+    no_metadata_server = {"GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9"}
+    for target in ("recordings", "smoke"):
+        result = make(target, path, FUNCTION_URL=NOWHERE, BUCKET="b", VERIFIED="[]", **no_metadata_server)
+        assert result.returncode != 0
+        assert "run 'gcloud auth application-default login'" in result.stderr, (target, result.stderr)
+        assert "Traceback" not in result.stderr
