@@ -3,6 +3,8 @@ data "archive_file" "function" {
   source_dir  = "${path.module}/../functions"
   output_path = "${path.module}/build/function.zip"
   excludes    = ["__pycache__", "answerer/__pycache__"]
+  # The same hash (and object name) from every checkout, whatever its umask: no rebuild for nothing.
+  output_file_mode = "0644"
 }
 
 resource "google_storage_bucket_object" "function" {
@@ -29,13 +31,18 @@ resource "google_cloudfunctions2_function" "webhook" {
   }
 
   service_config {
-    min_instance_count             = 0
-    max_instance_count             = 20
-    available_memory               = "256Mi"
-    timeout_seconds                = 10 # providers want the answer within seconds (Vonage: 5 s)
-    ingress_settings               = "ALLOW_ALL"
-    all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.function.email
+    min_instance_count = 0
+    max_instance_count = 20
+    # A whole vCPU, so one instance answers many webhooks at once (a fractional one serves a single request) and
+    # a cold start is quicker: a Vonage call with events shares the instances with every other call's webhooks,
+    # and an answer refused with 429 is a call not recorded.
+    available_cpu                    = "1"
+    available_memory                 = "512Mi"
+    max_instance_request_concurrency = 80
+    timeout_seconds                  = 10 # providers want the answer within seconds (Vonage: 5 s)
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.function.email
 
     environment_variables = {
       RECORDER_URL     = local.recorder_url
@@ -47,28 +54,22 @@ resource "google_cloudfunctions2_function" "webhook" {
 
     secret_environment_variables {
       key        = "RECORDER_SECRET"
-      project_id = var.project
+      project_id = data.google_project.this.number # the doc asks for the number, which the API stores
       secret     = google_secret_manager_secret.recorder.secret_id
-      version    = "latest"
+      # Pinned, as the doc recommends: the function waits for the version, and a rotation rolls a new revision.
+      version = google_secret_manager_secret_version.recorder.version
     }
 
     dynamic "secret_environment_variables" {
       for_each = local.webhook_secret_names
       content {
         key        = secret_environment_variables.value
-        project_id = var.project
+        project_id = data.google_project.this.number
         secret     = google_secret_manager_secret.webhook[secret_environment_variables.value].secret_id
-        version    = "latest"
+        version    = google_secret_manager_secret_version.webhook[secret_environment_variables.value].version
       }
     }
   }
 
-  depends_on = [
-    google_project_service.enabled,
-    google_secret_manager_secret_iam_member.accessors,
-    google_secret_manager_secret_iam_member.function_reads_webhook_secrets,
-    google_secret_manager_secret_version.webhook,
-    google_project_iam_member.build,
-    google_storage_bucket_iam_member.build_reads_sources,
-  ]
+  depends_on = [google_project_service.enabled, time_sleep.build_grants, time_sleep.service_grants]
 }

@@ -1,11 +1,15 @@
 locals {
   bucket_name = var.bucket_name != "" ? var.bucket_name : "${var.project}-${var.name_prefix}-recordings"
 
-  # Each call's WAV grows in /tmp, which is memory on Cloud Run: 16-bit samples, two channels at 8 kHz (Twilio,
-  # Voxology) or one at var.sample_rate (Vonage), for up to max_call_seconds.
-  spool_bytes_per_second = max(var.sample_rate, 16000) * 2
-  spool_mib_per_call     = ceil(local.spool_bytes_per_second * var.max_call_seconds / 1048576)
-  recorder_memory_needed = 512 + var.recorder_concurrency * local.spool_mib_per_call
+  # Memory per instance, independent of call length (issue 8): the recorder streams each call to the bucket in
+  # segment_seconds segments, so its spool in /tmp (memory on Cloud Run) holds about two segments per call.
+  # The largest stream is 24 kHz stereo L16, 96,000 B/s: 2 x 96,000 x 10 s = 1.8 MiB at the default, so 4 MiB
+  # per call covers it, and longer segments scale it. Segments are simple (non-resumable) uploads of at most
+  # 8 MiB, at most 16 at once: 128 MiB of upload buffers. Plus the worker's baseline (512 MiB) and 25 % headroom.
+  # Defaults: (512 + 250 x 4 + 128) x 1.25 = 2,050 -> 2,304 MiB; at 1,000 calls 5,800 -> 5,888 MiB.
+  spool_mib_per_call     = max(4, ceil(2 * 96000 * var.segment_seconds / 1048576))
+  upload_buffer_mib      = 16 * 8
+  recorder_memory_needed = (512 + var.recorder_concurrency * local.spool_mib_per_call + local.upload_buffer_mib) * 1.25
   recorder_memory_mib    = ceil(local.recorder_memory_needed / 256) * 256
   # The fewest CPUs Cloud Run allows with that much memory; one CPU already carries 500 calls (README, Performance).
   recorder_cpu = (local.recorder_memory_mib > 24576 ? 8 : local.recorder_memory_mib > 16384 ? 6 :
@@ -27,6 +31,7 @@ locals {
     MAX_CALLS           = tostring(var.recorder_concurrency)
     UPLOAD_DEADLINE_S   = "60"
     SWEEP_INTERVAL_S    = "60"
+    SEGMENT_S           = tostring(var.segment_seconds)
     WEB_CONCURRENCY     = "1" # one gevent worker holds hundreds of calls; more would split the memory
   }
 
@@ -40,18 +45,31 @@ locals {
     VONAGE_SIGNATURE_SECRET = var.vonage_signature_secret
     TWILIO_AUTH_TOKEN       = var.twilio_auth_token
     SIGNALWIRE_SIGNING_KEY  = var.signalwire_signing_key
+    TELNYX_PUBLIC_KEY       = var.telnyx_public_key
+    PLIVO_AUTH_TOKEN        = var.plivo_auth_token
   }
   # Which are set is not secret; their values are.
   webhook_secret_names = toset(nonsensitive([for name, value in local.webhook_secret_values : name if value != ""]))
 
+  # Each provider whose webhooks the function verifies (its secret is set): the smoke test cannot sign for them.
+  verified_providers = sort([for name in local.webhook_secret_names : lower(split("_", name)[0])])
+
+  # make deploy enables the same list before Terraform runs (Makefile, APIS). iam and cloudresourcemanager are
+  # off in new projects, and google_service_account / google_project_iam_member call them.
   apis = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "iam.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
   ]
+}
+
+data "google_project" "this" {
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_project_service" "enabled" {

@@ -18,6 +18,26 @@ output "voxology_answer_url" {
   value       = "${local.function_url}/voxology/answer"
 }
 
+output "telnyx_answer_url" {
+  description = "Telnyx TeXML application > Voice URL (HTTP POST)."
+  value       = "${local.function_url}/telnyx/answer"
+}
+
+output "plivo_answer_url" {
+  description = "Plivo application > Answer URL (HTTP POST)."
+  value       = "${local.function_url}/plivo/answer"
+}
+
+output "function_url" {
+  description = "The answer function's base URL (make smoke places its calls against it)."
+  value       = local.function_url
+}
+
+output "verified_providers" {
+  description = "Providers whose webhooks the function verifies (their signing secret is set)."
+  value       = local.verified_providers
+}
+
 output "recorder_url" {
   description = "The recorder's WebSocket base URL (the answer documents point providers at it)."
   value       = local.recorder_url

@@ -5,19 +5,31 @@ resource "google_artifact_registry_repository" "recorder" {
   description   = "Call recorder images, tagged with the git commit they were built from"
   format        = "DOCKER"
 
+  # Checked here because make deploy's first, targeted apply plans this resource: a wrong pair of variables
+  # stops the deploy before the minutes-long image build, not after it (review C14).
+  lifecycle {
+    precondition {
+      condition     = var.recorder_min_instances <= var.recorder_max_instances
+      error_message = "recorder_min_instances (${var.recorder_min_instances}) must not exceed recorder_max_instances (${var.recorder_max_instances})."
+    }
+  }
+
   depends_on = [google_project_service.enabled]
 }
 
 resource "google_cloud_run_v2_service" "recorder" {
   # Providers connect from the internet and cannot present Google credentials: the per-call token is the gate.
-  name                = "${var.name_prefix}-recorder"
-  location            = var.region
-  ingress             = "INGRESS_TRAFFIC_ALL"
-  deletion_protection = false
+  # No IAM check instead of an allUsers binding, which Domain Restricted Sharing refuses (cloud_run_v2_service
+  # doc, invoker_iam_disabled).
+  name                 = "${var.name_prefix}-recorder"
+  location             = var.region
+  ingress              = "INGRESS_TRAFFIC_ALL"
+  invoker_iam_disabled = true
+  deletion_protection  = false
 
   template {
     service_account                  = google_service_account.recorder.email
-    timeout                          = "3600s" # a WebSocket is one request: the call lives as long as Cloud Run allows
+    timeout                          = "3600s" # a WebSocket is one request; max_call_seconds ends the call 60 s sooner
     max_instance_request_concurrency = var.recorder_concurrency
     execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
 
@@ -38,7 +50,9 @@ resource "google_cloud_run_v2_service" "recorder" {
           cpu    = tostring(local.recorder_cpu)
           memory = "${local.recorder_memory_mib}Mi"
         }
-        cpu_idle          = true # billed per request; the recorder uploads before the request ends
+        # Instance-based CPU: segment uploads, compose after the socket closed, and the sweeper run outside any
+        # request, and with request-based CPU they would be throttled to near zero (Cloud Run, CPU allocation).
+        cpu_idle          = false
         startup_cpu_boost = true
       }
 
@@ -53,8 +67,9 @@ resource "google_cloud_run_v2_service" "recorder" {
         name = "RECORDER_SECRET"
         value_source {
           secret_key_ref {
-            secret  = google_secret_manager_secret.recorder.secret_id
-            version = "latest"
+            secret = google_secret_manager_secret.recorder.secret_id
+            # The version itself, not "latest": the revision then waits for it, and a rotation rolls a new one.
+            version = google_secret_manager_secret_version.recorder.version
           }
         }
       }
@@ -80,12 +95,5 @@ resource "google_cloud_run_v2_service" "recorder" {
     }
   }
 
-  lifecycle {
-    precondition {
-      condition     = local.recorder_memory_needed <= 32768
-      error_message = "recorder_concurrency x max_call_seconds needs ${local.recorder_memory_needed} MiB of /tmp, above Cloud Run's 32 GiB: lower one of them."
-    }
-  }
-
-  depends_on = [google_project_service.enabled, google_secret_manager_secret_iam_member.accessors]
+  depends_on = [google_project_service.enabled, time_sleep.service_grants]
 }

@@ -5,7 +5,8 @@ resource "random_password" "recorder_secret" {
 }
 
 resource "google_secret_manager_secret" "recorder" {
-  # To rotate: terraform apply -replace=random_password.recorder_secret (tokens live 5 minutes).
+  # To rotate: terraform apply -replace=random_password.recorder_secret. Both services name the version, so
+  # both roll a new revision; a token signed just before is refused by the new recorder (tokens live 5 minutes).
   secret_id = "${var.name_prefix}-recorder-secret"
 
   replication {
@@ -18,6 +19,11 @@ resource "google_secret_manager_secret" "recorder" {
 resource "google_secret_manager_secret_version" "recorder" {
   secret      = google_secret_manager_secret.recorder.id
   secret_data = random_password.recorder_secret.result
+
+  # secret_data forces a new version: make it before the old one goes, so an enabled version always exists.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "google_secret_manager_secret" "webhook" {
@@ -35,4 +41,8 @@ resource "google_secret_manager_secret_version" "webhook" {
   for_each    = local.webhook_secret_names
   secret      = google_secret_manager_secret.webhook[each.key].id
   secret_data = local.webhook_secret_values[each.key]
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }

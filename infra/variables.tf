@@ -14,8 +14,8 @@ variable "region" {
   default     = "us-central1"
 
   validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
-    error_message = "region must be a Cloud Run region such as us-central1 or europe-west1."
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]{1,2}$", var.region))
+    error_message = "region must be a Cloud Run region such as us-central1, europe-west1 or europe-west12."
   }
 }
 
@@ -25,8 +25,8 @@ variable "name_prefix" {
   default     = "callrec"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,14}$", var.name_prefix))
-    error_message = "name_prefix must be 2-15 lowercase letters, digits or hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,13}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 2-15 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen (it names the Artifact Registry repository)."
   }
 }
 
@@ -53,7 +53,7 @@ variable "retention_days" {
 }
 
 variable "kms_key_name" {
-  description = "Optional Cloud KMS key (projects/.../cryptoKeys/...) to encrypt recordings with (CMEK). Empty: Google-managed keys."
+  description = "Optional Cloud KMS key (projects/.../cryptoKeys/...) in the bucket's region to encrypt recordings with (CMEK); Terraform lets Cloud Storage's service agent use it. Empty: Google-managed keys."
   type        = string
   default     = ""
 
@@ -64,7 +64,7 @@ variable "kms_key_name" {
 }
 
 variable "versioning" {
-  description = "Keep noncurrent versions of recording objects (recordings are never overwritten, so this guards against deletion)."
+  description = "Keep noncurrent versions of recording objects (recordings are never overwritten, so this guards against deletion). With retention_days, a noncurrent version is deleted 7 days after it became noncurrent."
   type        = bool
   default     = false
 }
@@ -103,13 +103,24 @@ variable "forward_to" {
 }
 
 variable "max_call_seconds" {
-  description = "Longest call to record. Cloud Run holds a WebSocket for at most 3600 s."
+  description = "Longest call to record. Cloud Run holds a WebSocket for at most 3600 s; the recorder must end the call (and store it) inside that request, so at most 3540."
   type        = number
-  default     = 3600
+  default     = 3540
 
   validation {
-    condition     = var.max_call_seconds >= 10 && var.max_call_seconds <= 3600
-    error_message = "max_call_seconds must be from 10 to 3600 (Cloud Run's request timeout cap)."
+    condition     = var.max_call_seconds >= 10 && var.max_call_seconds <= 3540 && floor(var.max_call_seconds) == var.max_call_seconds
+    error_message = "max_call_seconds must be a whole number from 10 to 3540: the recorder ends a call 60 s before Cloud Run's 3600 s request timeout cuts it."
+  }
+}
+
+variable "segment_seconds" {
+  description = "Seconds of audio per segment the recorder streams to the bucket while a call is live (SEGMENT_S): at most this much is lost with an instance."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.segment_seconds >= 2 && var.segment_seconds <= 60 && floor(var.segment_seconds) == var.segment_seconds
+    error_message = "segment_seconds must be a whole number from 2 to 60."
   }
 }
 
@@ -136,13 +147,13 @@ variable "recorder_max_instances" {
 }
 
 variable "recorder_concurrency" {
-  description = "Calls one recorder instance holds at once. Memory is sized from it: each call's WAV is spooled in /tmp, which is memory on Cloud Run."
+  description = "Calls one recorder instance holds at once (MAX_CALLS). The default is what one instance carries at 1 vCPU with headroom (one worker sustains 500); memory and CPU are sized from it."
   type        = number
-  default     = 20
+  default     = 250
 
   validation {
-    condition     = var.recorder_concurrency >= 1 && var.recorder_concurrency <= 500
-    error_message = "recorder_concurrency must be from 1 to 500 (one worker sustains 500 calls; memory is the limit)."
+    condition     = var.recorder_concurrency >= 1 && var.recorder_concurrency <= 1000 && floor(var.recorder_concurrency) == var.recorder_concurrency
+    error_message = "recorder_concurrency must be a whole number from 1 to 1000 (Cloud Run's most concurrent requests per instance)."
   }
 }
 
@@ -189,5 +200,29 @@ variable "signalwire_signing_key" {
   validation {
     condition     = var.signalwire_signing_key == "" || length(var.signalwire_signing_key) >= 16
     error_message = "signalwire_signing_key looks too short: copy it from the SignalWire space's API page."
+  }
+}
+
+variable "telnyx_public_key" {
+  description = "Telnyx account public key (base64 Ed25519). Set: the function refuses Telnyx webhooks whose telnyx-signature-ed25519 does not verify (401)."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.telnyx_public_key == "" || can(regex("^[A-Za-z0-9+/]{43}=$", var.telnyx_public_key))
+    error_message = "telnyx_public_key is the 44-character base64 public key from the Telnyx portal (Keys & Credentials, Public Key)."
+  }
+}
+
+variable "plivo_auth_token" {
+  description = "Plivo auth token. Set: the function refuses Plivo webhooks whose X-Plivo-Signature-V3 does not match (401)."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.plivo_auth_token == "" || length(var.plivo_auth_token) >= 16
+    error_message = "plivo_auth_token looks too short: copy it from the Plivo console's overview page."
   }
 }

@@ -88,10 +88,10 @@ def test_a_long_call_composes_in_stages_of_32(tmp_path: Path) -> None:
     composed: list[int] = []
     original = store.compose
 
-    def counting(sources: Any, name: str, metadata: Any, content_type: str) -> None:
+    def counting(sources: Any, name: str, metadata: Any, content_type: str, create_only: bool) -> bool:
         assert len(sources) <= 32
         composed.append(len(sources))
-        original(sources, name, metadata, content_type)
+        return original(sources, name, metadata, content_type, create_only)
 
     store.compose = counting  # type: ignore[method-assign]
     location, _ = assemble(store, {**manifest("long"), "metadata": {}})

@@ -32,6 +32,8 @@ class Settings:
     vonage_signature_secret: str = ""
     twilio_auth_token: str = ""
     signalwire_signing_key: str = ""
+    telnyx_public_key: str = ""
+    plivo_auth_token: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -60,4 +62,6 @@ class Settings:
             vonage_signature_secret=env.get("VONAGE_SIGNATURE_SECRET", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             signalwire_signing_key=env.get("SIGNALWIRE_SIGNING_KEY", ""),
+            telnyx_public_key=env.get("TELNYX_PUBLIC_KEY", ""),
+            plivo_auth_token=env.get("PLIVO_AUTH_TOKEN", ""),
         )

@@ -200,7 +200,7 @@ class Recording:
 
 def assemble(store: Store, manifest: Mapping[str, Any], requests: int = 0, recovered: bool = False) -> tuple[str, int]:
     """Compose the header and the call's segments into its final WAV, then remove the parts; return its location
-    and the request count. Safe to repeat: a final object this stream already made is left as it is."""
+    and the request count. Safe to repeat: a final object that exists already is left as it is."""
     key, name, stream_id = manifest["key"], manifest["object_name"], manifest["stream_id"]
     if not OBJECT_NAME.match(name) or safe_name(key) != key:
         raise ValueError(f"refusing to assemble into {name!r}: not a recording's name")
@@ -217,24 +217,21 @@ def assemble(store: Store, manifest: Mapping[str, Any], requests: int = 0, recov
             end_reason="recovered: the recorder stopped during the call",
             duration_s=round(frames / manifest["sample_rate"], 3),
         )
-    existing = store.metadata(name)
-    requests += 1
-    if existing is not None and existing.get("stream_id") != stream_id:
-        name = name.removesuffix(".wav") + f"-{stream_id[:8]}.wav"  # never replace another stream's recording
-    if existing is None or existing.get("stream_id") != stream_id:
-        header_part = f"{prefix}header"
-        store.put(header_part, header(manifest["sample_rate"], manifest["channels"], data_bytes))
-        sources, stage = [header_part, *segments], 0
-        while len(sources) > MAX_COMPOSE_SOURCES:  # compose in stages: 32 sources per request
-            stage += 1
-            groups = [sources[i : i + MAX_COMPOSE_SOURCES] for i in range(0, len(sources), MAX_COMPOSE_SOURCES)]
-            sources = []
-            for number, group in enumerate(groups):
-                sources.append(f"{prefix}stage-{stage}-{number:04d}")
-                store.compose(group, sources[-1], {}, "application/octet-stream")
-            requests += len(groups)
-        store.compose(sources, name, {**typed, "stream_id": stream_id}, "audio/wav")
-        requests += 2
+    header_part = f"{prefix}header"
+    store.put(header_part, header(manifest["sample_rate"], manifest["channels"], data_bytes))
+    sources, stage = [header_part, *segments], 0
+    while len(sources) > MAX_COMPOSE_SOURCES:  # compose in stages: 32 sources per request
+        stage += 1
+        groups = [sources[i : i + MAX_COMPOSE_SOURCES] for i in range(0, len(sources), MAX_COMPOSE_SOURCES)]
+        sources = []
+        for number, group in enumerate(groups):
+            sources.append(f"{prefix}stage-{stage}-{number:04d}")
+            store.compose(group, sources[-1], {}, "application/octet-stream", create_only=False)
+        requests += len(groups)
+    # Create-only: if the final object exists, this call was assembled already (a lost response, or two
+    # instances recovering it at once), and the claim guarantees no other stream can have made it.
+    store.compose(sources, name, {**typed, "stream_id": stream_id}, "audio/wav", create_only=True)
+    requests += 2
     for part in [*store.sizes(prefix), f"{LEASES}{key}"]:
         store.delete(part)
         requests += 1

@@ -39,17 +39,17 @@ class Store(Protocol):
 
     def read(self, name: str) -> bytes | None: ...
 
-    def metadata(self, name: str) -> dict[str, str] | None:
-        """The object's custom metadata ({} if none), or None if it does not exist."""
-        ...
-
     def sizes(self, prefix: str) -> dict[str, int]:
         """Every object whose name starts with `prefix`, with its size in bytes."""
         ...
 
-    def compose(self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str) -> None:
+    def compose(
+        self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str, create_only: bool
+    ) -> bool:
         """`name` becomes the concatenation of `sources` (at most MAX_COMPOSE_SOURCES), without re-uploading,
-        with `metadata` (typed values: `metadata.py` is the schema)."""
+        with `metadata` (typed values: `metadata.py` is the schema). With `create_only`, an existing `name` is left
+        as it is and False returned: the recorder may not read finished recordings (infra/iam.tf), so this is how
+        it learns a recording is already there."""
         ...
 
     def delete(self, name: str) -> None:
@@ -95,18 +95,24 @@ class GcsStore:
             return None
         return data
 
-    def metadata(self, name: str) -> dict[str, str] | None:
-        blob = self._bucket.get_blob(name, retry=self._retry)
-        return None if blob is None else dict(blob.metadata or {})
-
     def sizes(self, prefix: str) -> dict[str, int]:
         return {blob.name: blob.size for blob in self._bucket.list_blobs(prefix=prefix, retry=self._retry)}
 
-    def compose(self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str) -> None:
+    def compose(
+        self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str, create_only: bool
+    ) -> bool:
         bucket = self._bucket
         target = bucket.blob(name)
         target.metadata, target.content_type = for_gcs(metadata) or None, content_type
-        target.compose([bucket.blob(source) for source in sources], retry=self._retry)
+        try:
+            target.compose(
+                [bucket.blob(source) for source in sources],
+                if_generation_match=0 if create_only else None,
+                retry=self._retry,
+            )
+        except PreconditionFailed:
+            return False
+        return True
 
     def delete(self, name: str) -> None:
         try:
@@ -148,16 +154,6 @@ class LocalStore:
         except FileNotFoundError:
             return None
 
-    def metadata(self, name: str) -> dict[str, str] | None:
-        path = self.root / name
-        if not path.is_file():
-            return None
-        try:
-            typed = json.loads(path.with_suffix(".json").read_text())
-        except (OSError, ValueError):
-            return {}
-        return {key: str(value) for key, value in typed.items()} if isinstance(typed, dict) else {}
-
     def sizes(self, prefix: str) -> dict[str, int]:
         directory = prefix.rpartition("/")[0]
         base = self.root / directory
@@ -170,8 +166,12 @@ class LocalStore:
                 found[name] = path.stat().st_size
         return dict(sorted(found.items()))
 
-    def compose(self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str) -> None:
+    def compose(
+        self, sources: Sequence[str], name: str, metadata: Mapping[str, Any], content_type: str, create_only: bool
+    ) -> bool:
         path = self.root / name
+        if create_only and path.exists():
+            return False
         path.parent.mkdir(parents=True, exist_ok=True)
         staged = path.parent / f".{path.name}.staged-{uuid.uuid4().hex}"
         with staged.open("wb") as out:
@@ -179,7 +179,16 @@ class LocalStore:
                 out.write((self.root / source).read_bytes())
         if metadata:  # typed JSON beside the WAV, there before the WAV appears
             os.replace(self._staged(path, (json.dumps(metadata, indent=2) + "\n").encode()), path.with_suffix(".json"))
-        os.replace(staged, path)  # complete when it appears, as a composed object is
+        if not create_only:
+            os.replace(staged, path)
+            return True
+        try:
+            os.link(staged, path)  # complete when it appears, as a composed object is
+        except FileExistsError:
+            return False
+        finally:
+            staged.unlink()
+        return True
 
     def delete(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
