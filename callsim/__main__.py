@@ -32,6 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--provider", choices=PROVIDERS, default="vonage")
     local = f"http://127.0.0.1:{os.environ.get('FUNCTION_PORT', '8080')}"
     parser.add_argument("--function-url", default=local, help=f"the answer function's base URL (default {local})")
+    recorder = f"ws://127.0.0.1:{os.environ.get('RECORDER_PORT', '8000')}"
+    parser.add_argument(
+        "--recorder-url", default=recorder, help=f"for AudioHook and Asterisk, which dial it (default {recorder})"
+    )
     parser.add_argument("--answer-url", help="the full answer URL (default: the provider's path on --function-url)")
     parser.add_argument("--wav", help="16-bit mono WAV for the caller (default: the bundled speech sample)")
     parser.add_argument("--wav2", help="WAV for the second track, Twilio/SignalWire/Voxology (default: a sample)")
@@ -74,7 +78,9 @@ async def place(args: argparse.Namespace) -> tuple[CallResult, float]:
     encoding = args.encoding or provider.encodings[0]
     if encoding not in provider.encodings:
         raise SystemExit(f"{args.provider} streams {' or '.join(provider.encodings)}, not {encoding}")
-    answer_url = args.answer_url or args.function_url.rstrip("/") + provider.answer_path
+    dials_recorder = provider.answer_path.startswith("/ws/")  # AudioHook, Asterisk: credentials from the env
+    base = args.recorder_url if dials_recorder else args.function_url
+    answer_url = args.answer_url or base.rstrip("/") + provider.answer_path
     rate = args.rate or (16000 if encoding == "l16" else 8000)
     caller = read_wav(args.wav or sample(rate))
     tracks = {provider.tracks[0]: caller}

@@ -44,3 +44,8 @@ def sample(rate: int, voice: str = "caller") -> Path:
 def to_ulaw(pcm: bytes) -> bytes:
     """G.711 mu-law, as Twilio and Voxology send it."""
     return audioop.lin2ulaw(pcm, 2)
+
+
+def to_alaw(pcm: bytes) -> bytes:
+    """G.711 A-law, as Asterisk sends `alaw`."""
+    return audioop.lin2alaw(pcm, 2)

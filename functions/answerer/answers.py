@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 VONAGE_STREAM_PATH = "/ws/vonage"
 TWILIO_STREAM_PATH = "/ws/twilio"
 VOXOLOGY_STREAM_PATH = "/ws/voxology"
+JAMBONZ_STREAM_PATH = "/ws/jambonz"
 VOICEMAIL_PROMPT = "Please leave your message after this notice. Hang up when you are done."
 VOXOLOGY_TRACKS = ("caller", "transfer")
 
@@ -99,3 +100,38 @@ def voxology_call_flow(
         {"type": "HANGUP"},
     ]
     return {"actions": actions}
+
+
+def jambonz_verbs(
+    call: CallFacts,
+    *,
+    recorder_url: str,
+    token: str,
+    sample_rate: int,
+    greeting: str,
+    forward_to: str,
+    max_seconds: int,
+) -> list[dict[str, Any]]:
+    """A jambonz verb array (docs.jambonz.org/verbs): the notice, then `listen` to the recorder, nested in `dial`
+    when forwarding (both parties, one channel each) or standalone after the voicemail prompt.
+
+    The token rides in the listen url's path, /ws/jambonz/<token>: jambonz sends no parameters of ours back on the
+    socket, and the metadata frame is read only after the upgrade.
+    """
+    listen = {
+        "verb": "listen",
+        "url": f"{recorder_url}{JAMBONZ_STREAM_PATH}/{token}",
+        "mixType": "stereo",
+        "sampleRate": sample_rate,
+        "passDtmf": True,
+        "metadata": {"from": call.caller, "to": call.callee},
+    }
+    verbs: list[dict[str, Any]] = [{"verb": "say", "text": greeting}] if greeting else []
+    if forward_to:
+        nested = {key: value for key, value in listen.items() if key != "verb"}
+        target = [{"type": "phone", "number": forward_to}]
+        return [
+            *verbs,
+            {"verb": "dial", "callerId": call.caller, "target": target, "timeLimit": max_seconds, "listen": nested},
+        ]
+    return [*verbs, {"verb": "say", "text": VOICEMAIL_PROMPT}, {**listen, "maxLength": max_seconds}]

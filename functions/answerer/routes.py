@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from .answers import CallFacts, twiml, vonage_ncco, voxology_call_flow
+from .answers import CallFacts, jambonz_verbs, twiml, vonage_ncco, voxology_call_flow
 from .settings import Settings
 from .signatures import twilio_problem, vonage_problem
 from .tokens import issue_token
@@ -148,6 +148,24 @@ def create_router(settings: Settings | None = None) -> Handler:
         log("INFO", "answered call", provider="voxology", call_id=call_id)
         return _json(flow)
 
+    def jambonz_answer(request: Request) -> Response:
+        fields = _fields(request)
+        call_id = str(fields.get("call_sid") or "")
+        if not call_id:
+            return _error(400, "the call webhook carries no call_sid")
+        call = CallFacts(call_id=call_id, caller=str(fields.get("from") or ""), callee=str(fields.get("to") or ""))
+        verbs = jambonz_verbs(
+            call,
+            recorder_url=settings.recorder_url,
+            token=issue_token(settings.secret, call_id, "jambonz"),
+            sample_rate=settings.sample_rate,
+            greeting=settings.greeting,
+            forward_to=settings.forward_to,
+            max_seconds=settings.max_call_seconds,
+        )
+        log("INFO", "answered call", provider="jambonz", call_id=call_id)
+        return _json(verbs)
+
     routes: dict[tuple[str, str], Handler] = {
         ("GET", "/vonage/answer"): vonage_answer,
         ("POST", "/vonage/answer"): vonage_answer,
@@ -155,6 +173,7 @@ def create_router(settings: Settings | None = None) -> Handler:
         ("GET", "/twilio/answer"): twilio_answer,
         ("POST", "/twilio/answer"): twilio_answer,
         ("POST", "/voxology/answer"): voxology_answer,
+        ("POST", "/jambonz/answer"): jambonz_answer,
     }
 
     def route(request: Request) -> Response:

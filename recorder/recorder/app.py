@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         ws = request.environ.get("wsgi.websocket")
         if ws is None:
             abort(400, "this path takes WebSocket connections only")
-        adapter = adapter_for(provider)
+        adapter = adapter_for(provider, request.args)
         try:
             if adapter is None:
                 raise Refused(CloseCode.POLICY_VIOLATION, f"no stream path for {provider[:40]!r}")

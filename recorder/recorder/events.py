@@ -22,6 +22,9 @@ class CallStarted:
     caller: str = ""
     callee: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # Genesys AudioHook and Asterisk present no per-call token: their upgrade's credentials (an API key, HTTP
+    # Basic) admit the stream, checked before the 101. A token presented anyway is still checked.
+    admitted_at_upgrade: bool = False
 
 
 @dataclass(frozen=True)

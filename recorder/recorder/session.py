@@ -104,7 +104,9 @@ class CallSession:
             raise ProtocolError(CloseCode.POLICY_VIOLATION, "a second call handshake on one stream")
         # call.provider is the adapter's, and so the /ws/<provider> path's: the token must be for that path.
         token = call.token or self._presented_token
-        problem = token_problem(token, self._settings.secret, call.call_id, call.provider)
+        problem = None
+        if token or not call.admitted_at_upgrade:
+            problem = token_problem(token, self._settings.secret, call.call_id, call.provider)
         if problem:
             raise Refused(CloseCode.POLICY_VIOLATION, f"{problem} for call {safe_name(call.call_id)}")
         self._claim(call.call_id)

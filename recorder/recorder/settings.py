@@ -5,6 +5,8 @@ Every name here is documented in README.md and set by infra/recorder.tf.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import tempfile
@@ -37,6 +39,11 @@ class Settings:
     upload_deadline_s: int = 60  # retrying an upload inside the call's request
     sweep_interval_s: int = 60  # how often abandoned calls (in this spool, or leased in the store) are stored
     segment_s: int = 10  # audio in the store while the call is live, every this many seconds
+    # Streams that authenticate at the upgrade (README: Genesys AudioHook, Asterisk); unset: the path takes nothing.
+    audiohook_api_key: str = ""
+    audiohook_client_secret: str = ""  # base64; set: AudioHook upgrades must carry a valid message signature
+    asterisk_username: str = ""
+    asterisk_password: str = ""
 
     @property
     def lease_s(self) -> int:
@@ -68,6 +75,10 @@ class Settings:
             upload_deadline_s=_int(env, "UPLOAD_DEADLINE_S", cls.upload_deadline_s, 1, 3600),
             sweep_interval_s=_int(env, "SWEEP_INTERVAL_S", cls.sweep_interval_s, 1, 3600),
             segment_s=_int(env, "SEGMENT_S", cls.segment_s, 2, 60),
+            audiohook_api_key=env.get("AUDIOHOOK_API_KEY", ""),
+            audiohook_client_secret=_base64(env, "AUDIOHOOK_CLIENT_SECRET"),
+            asterisk_username=env.get("ASTERISK_USERNAME", ""),
+            asterisk_password=env.get("ASTERISK_PASSWORD", ""),
         )
 
 
@@ -89,3 +100,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+def _base64(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip()
+    try:
+        if not raw or base64.b64decode(raw, validate=True):
+            return raw
+    except (binascii.Error, ValueError):
+        pass
+    raise SettingsError(f"{name} must be base64, as Genesys shows the client secret")

@@ -19,10 +19,13 @@ same shape, so a new provider is a copy of one of them:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ..events import Event
+from .asterisk import AsteriskAdapter
+from .audiohook import AudioHookAdapter
+from .jambonz import JambonzAdapter
 from .twilio import TwilioAdapter
 from .vonage import VonageAdapter
 from .voxology import VoxologyAdapter
@@ -37,9 +40,17 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "vonage": VonageAdapter,
     "twilio": TwilioAdapter,  # and SignalWire, whose <Stream> speaks the same messages
     "voxology": VoxologyAdapter,
+    "audiohook": AudioHookAdapter,  # Genesys Cloud AudioHook Monitor
+    "jambonz": JambonzAdapter,
+}
+# Adapters that read the stream URL's query: Asterisk's dial string adds its v(...) parameters there.
+QUERY_ADAPTERS: dict[str, Callable[[Mapping[str, str]], Adapter]] = {
+    "asterisk": AsteriskAdapter,
 }
 
 
-def adapter_for(provider: str) -> Adapter | None:
+def adapter_for(provider: str, query: Mapping[str, str] | None = None) -> Adapter | None:
+    if provider in QUERY_ADAPTERS:
+        return QUERY_ADAPTERS[provider](query or {})
     factory = ADAPTERS.get(provider)
     return factory() if factory else None
