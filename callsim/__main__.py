@@ -9,7 +9,10 @@ import sys
 
 from .audio import read_wav, sample
 from .common import CallResult, Impairments, StreamOptions
-from .providers import PROVIDERS
+from .providers import DIALERS
+from .providers import PROVIDERS as PROVIDERS  # re-exported: ops.smoke reads it from here
+
+SIMULATORS = {**PROVIDERS, **DIALERS}
 
 
 def _dtmf(spec: str) -> tuple[float, str]:
@@ -29,7 +32,7 @@ def _chunks(spec: str) -> frozenset[int]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m callsim", description=__doc__)
-    parser.add_argument("--provider", choices=PROVIDERS, default="vonage")
+    parser.add_argument("--provider", choices=SIMULATORS, default="vonage")
     local = f"http://127.0.0.1:{os.environ.get('FUNCTION_PORT', '8080')}"
     parser.add_argument("--function-url", default=local, help=f"the answer function's base URL (default {local})")
     recorder = f"ws://127.0.0.1:{os.environ.get('RECORDER_PORT', '8000')}"
@@ -74,12 +77,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def place(args: argparse.Namespace) -> tuple[CallResult, float]:
-    provider = PROVIDERS[args.provider]
+    provider = SIMULATORS[args.provider]
     encoding = args.encoding or provider.encodings[0]
     if encoding not in provider.encodings:
         raise SystemExit(f"{args.provider} streams {' or '.join(provider.encodings)}, not {encoding}")
-    dials_recorder = provider.answer_path.startswith("/ws/")  # AudioHook, Asterisk: credentials from the env
-    base = args.recorder_url if dials_recorder else args.function_url
+    base = args.recorder_url if args.provider in DIALERS else args.function_url  # DIALERS: credentials from the env
     answer_url = args.answer_url or base.rstrip("/") + provider.answer_path
     rate = args.rate or (16000 if encoding == "l16" else 8000)
     caller = read_wav(args.wav or sample(rate))

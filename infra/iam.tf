@@ -68,6 +68,14 @@ resource "google_secret_manager_secret_iam_member" "function_reads_webhook_secre
   member    = google_service_account.function.member
 }
 
+# The upgrade credentials of AudioHook and Asterisk, if any, are the recorder's alone.
+resource "google_secret_manager_secret_iam_member" "recorder_reads_stream_secrets" {
+  for_each  = local.stream_secret_names
+  secret_id = google_secret_manager_secret.stream[each.key].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.recorder.member
+}
+
 # What Cloud Build needs, as this account, to build the function's container and the recorder image: write logs
 # and images. New projects grant the default build account nothing (README, Prerequisites).
 resource "google_project_iam_member" "build" {
@@ -121,6 +129,7 @@ resource "time_sleep" "service_grants" {
     grants = join(",", concat(
       [for grant in google_secret_manager_secret_iam_member.accessors : grant.id],
       [for grant in google_secret_manager_secret_iam_member.function_reads_webhook_secrets : grant.id],
+      [for grant in google_secret_manager_secret_iam_member.recorder_reads_stream_secrets : grant.id],
       [
         google_storage_bucket_iam_member.recorder_creates_recordings.id,
         google_storage_bucket_iam_member.recorder_manages_parts.id,

@@ -51,6 +51,16 @@ locals {
   # Which are set is not secret; their values are.
   webhook_secret_names = toset(nonsensitive([for name, value in local.webhook_secret_values : name if value != ""]))
 
+  # The recorder's optional upgrade credentials (README.md, Genesys AudioHook and Asterisk): each set one becomes a
+  # Secret Manager secret and the recorder's environment variable of that name.
+  stream_secret_values = {
+    AUDIOHOOK_API_KEY       = var.audiohook_api_key
+    AUDIOHOOK_CLIENT_SECRET = var.audiohook_client_secret
+    ASTERISK_USERNAME       = var.asterisk_username
+    ASTERISK_PASSWORD       = var.asterisk_password
+  }
+  stream_secret_names = toset(nonsensitive([for name, value in local.stream_secret_values : name if value != ""]))
+
   # Each provider whose webhooks the function verifies (its secret is set): the smoke test cannot sign for them.
   verified_providers = sort([for name in local.webhook_secret_names : lower(split("_", name)[0])])
 

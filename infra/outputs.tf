@@ -28,6 +28,21 @@ output "plivo_answer_url" {
   value       = "${local.function_url}/plivo/answer"
 }
 
+output "jambonz_answer_url" {
+  description = "jambonz application > Calling webhook (HTTP POST)."
+  value       = "${local.function_url}/jambonz/answer"
+}
+
+output "audiohook_url" {
+  description = "Genesys AudioHook Monitor integration > Connection URI."
+  value       = "${local.recorder_url}/ws/audiohook"
+}
+
+output "asterisk_url" {
+  description = "Asterisk websocket_client.conf > uri."
+  value       = "${local.recorder_url}/ws/asterisk"
+}
+
 output "function_url" {
   description = "The answer function's base URL (make smoke places its calls against it)."
   value       = local.function_url

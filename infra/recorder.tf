@@ -63,6 +63,18 @@ resource "google_cloud_run_v2_service" "recorder" {
           value = env.value
         }
       }
+      dynamic "env" {
+        for_each = local.stream_secret_names
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.stream[env.value].secret_id
+              version = google_secret_manager_secret_version.stream[env.value].version
+            }
+          }
+        }
+      }
       env {
         name = "RECORDER_SECRET"
         value_source {

@@ -46,3 +46,24 @@ resource "google_secret_manager_secret_version" "webhook" {
     create_before_destroy = true
   }
 }
+
+resource "google_secret_manager_secret" "stream" {
+  for_each  = local.stream_secret_names
+  secret_id = "${var.name_prefix}-${lower(replace(each.key, "_", "-"))}"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_secret_manager_secret_version" "stream" {
+  for_each    = local.stream_secret_names
+  secret      = google_secret_manager_secret.stream[each.key].id
+  secret_data = local.stream_secret_values[each.key]
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}

@@ -226,3 +226,51 @@ variable "plivo_auth_token" {
     error_message = "plivo_auth_token looks too short: copy it from the Plivo console's overview page."
   }
 }
+
+variable "audiohook_api_key" {
+  description = "API key of the Genesys AudioHook Monitor integration. Set: /ws/audiohook accepts upgrades whose X-API-KEY matches; unset: it accepts none."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.audiohook_api_key == "" || length(var.audiohook_api_key) >= 16
+    error_message = "audiohook_api_key looks too short: choose at least 16 characters, and enter the same in the Genesys integration's credentials."
+  }
+}
+
+variable "audiohook_client_secret" {
+  description = "Client secret (base64) of the Genesys AudioHook integration. Set: AudioHook upgrades must carry a valid HTTP message signature made with it."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.audiohook_client_secret == "" || can(base64decode(var.audiohook_client_secret))
+    error_message = "audiohook_client_secret is base64, as the Genesys integration's credentials take it."
+  }
+}
+
+variable "asterisk_username" {
+  description = "HTTP Basic username Asterisk's websocket_client.conf presents on /ws/asterisk. With asterisk_password set: that path accepts these credentials; unset: it accepts none."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.asterisk_username == "" || can(regex("^[^:]+$", var.asterisk_username))
+    error_message = "asterisk_username must not contain a colon (HTTP Basic, RFC 7617)."
+  }
+}
+
+variable "asterisk_password" {
+  description = "HTTP Basic password for asterisk_username."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.asterisk_password == "" || length(var.asterisk_password) >= 16
+    error_message = "asterisk_password looks too short: choose at least 16 characters."
+  }
+}

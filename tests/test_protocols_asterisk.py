@@ -9,6 +9,9 @@ import struct
 
 import pytest
 from g711_reference import decode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_properties import check, json_values
 
 from recorder.closing import ProtocolError
 from recorder.events import Audio, CallStarted, Dtmf, Ignored
@@ -125,3 +128,27 @@ def test_basic_credentials_on_the_upgrade() -> None:
     assert "no HTTP Basic" in str(check_upgrade({}, configured))
     assert "not base64" in str(check_upgrade({"authorization": "Basic !!!"}, configured))
     assert "not set" in str(check_upgrade(basic("", ""), Settings(secret="s" * 32)))
+
+
+words = st.sampled_from(["MEDIA_START", "DTMF_END", "MEDIA_XOFF", "format:ulaw", "format:slin16", "format:", "digit:5"])
+texts = st.lists(words | st.text(max_size=12), max_size=6).map(" ".join)
+starts = st.fixed_dictionaries(
+    {"event": st.sampled_from(["MEDIA_START", "DTMF_END"]) | json_values},
+    optional={
+        "format": st.sampled_from(["ulaw", "alaw", "slin", "slin16", "opus"]) | json_values,
+        "channel_id": json_values,
+        "channel_variables": json_values,
+        "digit": json_values,
+    },
+).map(json.dumps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sequence=st.lists(texts | starts | st.binary(max_size=64), max_size=20),
+    query=st.dictionaries(st.sampled_from(["call_id", "from", "to"]), st.text(max_size=8)),
+)
+def test_whatever_arrives_the_adapter_returns_events_or_raises_protocol_error(
+    sequence: list[str | bytes], query: dict[str, str]
+) -> None:
+    check(AsteriskAdapter(query), sequence)

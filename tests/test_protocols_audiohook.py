@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 from g711_reference import decode
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_properties import json_values
 
 from callsim.audiohook import signature_headers
 from recorder.closing import ProtocolError, Refused
@@ -17,7 +20,7 @@ from recorder.events import Audio, CallEnded, CallStarted, Ignored, Reply
 from recorder.protocols.audiohook import PROBE, AudioHookAdapter, check_upgrade
 from recorder.protocols.twilio import TwilioAdapter
 from recorder.session import CallSession
-from recorder.settings import Settings
+from recorder.settings import Settings, SettingsError
 from recorder.store import LocalStore
 
 SESSION = "e160e428-53e2-487c-977d-96989bf5c99d"
@@ -190,13 +193,13 @@ SECRET = "TXlTdXBlclNlY3JldEtleVRlbGxOby0xITJAMyM0JDU="
 CREATED = 1641013200
 
 
-def settings(**changes: str) -> Settings:
+def configured(**changes: str) -> Settings:
     fields = {"audiohook_api_key": EXAMPLE["x-api-key"], "audiohook_client_secret": SECRET, **changes}
     return Settings(secret="s" * 32, **fields)
 
 
 def test_genesys_documented_example_verifies() -> None:
-    assert check_upgrade(EXAMPLE, TARGET, settings(), now=CREATED + 2) is None
+    assert check_upgrade(EXAMPLE, TARGET, configured(), now=CREATED + 2) is None
 
 
 @pytest.mark.parametrize(
@@ -217,24 +220,24 @@ def test_genesys_documented_example_verifies() -> None:
 def test_a_tampered_stale_or_missing_signature_is_refused(
     changes: dict[str, str], target: str, now: int, problem: str
 ) -> None:
-    refusal = check_upgrade({**EXAMPLE, **changes}, target, settings(), now=CREATED + now)
+    refusal = check_upgrade({**EXAMPLE, **changes}, target, configured(), now=CREATED + now)
     assert refusal is not None and problem in refusal
 
 
 def test_the_api_key_is_required_and_the_path_is_closed_while_it_is_unset() -> None:
     unsigned = {key: value for key, value in EXAMPLE.items() if not key.startswith("signature")}
-    assert check_upgrade(unsigned, TARGET, settings(audiohook_client_secret="")) is None
-    assert "not the configured key" in str(check_upgrade(unsigned, TARGET, settings(audiohook_api_key="other")))
-    assert "no X-API-KEY" in str(check_upgrade({"host": "h"}, TARGET, settings(audiohook_client_secret="")))
-    assert "not set" in str(check_upgrade(EXAMPLE, TARGET, settings(audiohook_api_key="")))
+    assert check_upgrade(unsigned, TARGET, configured(audiohook_client_secret="")) is None
+    assert "not the configured key" in str(check_upgrade(unsigned, TARGET, configured(audiohook_api_key="other")))
+    assert "no X-API-KEY" in str(check_upgrade({"host": "h"}, TARGET, configured(audiohook_client_secret="")))
+    assert "not set" in str(check_upgrade(EXAMPLE, TARGET, configured(audiohook_api_key="")))
 
 
 def test_the_simulator_signs_as_genesys_does() -> None:
     headers = {key: value for key, value in EXAMPLE.items() if key.startswith(("audiohook", "x-api"))}
     signed = signature_headers(headers, "/ws/audiohook", "127.0.0.1:8000", EXAMPLE["x-api-key"], SECRET, created=5)
     upgrade = {**headers, "host": "127.0.0.1:8000", **{k.lower(): v for k, v in signed.items()}}
-    assert check_upgrade(upgrade, "/ws/audiohook", settings(), now=6) is None
-    assert check_upgrade(upgrade, "/ws/twilio", settings(), now=6) is not None
+    assert check_upgrade(upgrade, "/ws/audiohook", configured(), now=6) is None
+    assert check_upgrade(upgrade, "/ws/twilio", configured(), now=6) is not None
 
 
 def test_the_session_admits_audiohook_on_its_upgrade_and_still_wants_a_token_from_twilio(tmp_path: Path) -> None:
@@ -252,3 +255,42 @@ def test_the_session_admits_audiohook_on_its_upgrade_and_still_wants_a_token_fro
     forged = CallSession(AudioHookAdapter(), config, LocalStore(str(tmp_path / "s2")), "forged", spool_dir=tmp_path)
     with pytest.raises(Refused, match="invalid token"):
         forged.receive(open_message())
+
+
+def test_the_client_secret_setting_must_be_base64() -> None:
+    env = {"RECORDER_SECRET": "s" * 32, "AUDIOHOOK_CLIENT_SECRET": "not base64!"}
+    with pytest.raises(SettingsError, match="AUDIOHOOK_CLIENT_SECRET"):
+        Settings.from_env(env)
+    parsed = Settings.from_env({**env, "AUDIOHOOK_CLIENT_SECRET": SECRET, "AUDIOHOOK_API_KEY": "k" * 16})
+    assert (parsed.audiohook_client_secret, parsed.audiohook_api_key) == (SECRET, "k" * 16)
+
+
+parameters = st.dictionaries(
+    st.sampled_from(["start", "discarded", "reason", "media", "conversationId", "participant", "rtt"]),
+    st.sampled_from(["PT0S", "PT1.5S", "PT999999999.999999999S", "P1D", "end", PROBE, "c-1"]) | json_values,
+    max_size=4,
+)
+envelopes = st.tuples(
+    st.sampled_from(["open", "ping", "update", "paused", "resumed", "discarded", "close", "error", "x"]),
+    parameters | st.just(json.loads(open_message())["parameters"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sequence=st.lists(envelopes | st.binary(max_size=64) | st.text(max_size=40), max_size=20))
+def test_whatever_arrives_the_adapter_returns_events_or_raises_protocol_error(sequence: list[Any]) -> None:
+    adapter, seq = AudioHookAdapter(), 0
+    for item in sequence:
+        if isinstance(item, tuple):
+            seq += 1
+            item = message(item[0], seq, item[1])
+        try:
+            events = adapter.receive(item)
+        except ProtocolError as error:
+            assert 1000 <= error.code < 5000 and error.reason
+            return
+        for event in events:
+            if isinstance(event, Audio):
+                assert event.position >= 0 and len(event.pcm) % 2 == 0
+            if isinstance(event, Reply):
+                assert reply(event)["seq"] >= 1
