@@ -122,12 +122,12 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def test_basic_credentials_on_the_upgrade() -> None:
     configured = Settings(secret="s" * 32, asterisk_username="pbx", asterisk_password="p4ss:word")
-    assert check_upgrade(basic("pbx", "p4ss:word"), configured) is None
-    assert "not the configured" in str(check_upgrade(basic("pbx", "wrong"), configured))
-    assert "not the configured" in str(check_upgrade(basic("other", "p4ss:word"), configured))
-    assert "no HTTP Basic" in str(check_upgrade({}, configured))
-    assert "not base64" in str(check_upgrade({"authorization": "Basic !!!"}, configured))
-    assert "not set" in str(check_upgrade(basic("", ""), Settings(secret="s" * 32)))
+    assert check_upgrade(basic("pbx", "p4ss:word"), "/ws/asterisk", configured) is None
+    assert "not the configured" in str(check_upgrade(basic("pbx", "wrong"), "/ws/asterisk", configured))
+    assert "not the configured" in str(check_upgrade(basic("other", "p4ss:word"), "/ws/asterisk", configured))
+    assert "no HTTP Basic" in str(check_upgrade({}, "/ws/asterisk", configured))
+    assert "not base64" in str(check_upgrade({"authorization": "Basic !!!"}, "/ws/asterisk", configured))
+    assert "not set" in str(check_upgrade(basic("", ""), "/ws/asterisk", Settings(secret="s" * 32)))
 
 
 words = st.sampled_from(["MEDIA_START", "DTMF_END", "MEDIA_XOFF", "format:ulaw", "format:slin16", "format:", "digit:5"])

@@ -12,11 +12,12 @@ from typing import Any
 
 import gevent
 from flask import Flask, abort, request
+from geventwebsocket.exceptions import WebSocketError
 
 from . import logs, spool, wsfix
 from .calls import EXTENSION, LiveCalls
 from .closing import CloseCode, CloseStream, ProtocolError, Refused
-from .protocols import adapter_for
+from .protocols import UPGRADE_CHECKS, adapter_for
 from .reader import MessageReader
 from .session import CallSession
 from .settings import Settings
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         try:
             if adapter is None:
                 raise Refused(CloseCode.POLICY_VIOLATION, f"no stream path for {provider[:40]!r}")
+            problem = _upgrade_problem(provider, settings)
+            if problem:
+                raise Refused(CloseCode.POLICY_VIOLATION, problem)
             calls.check_admission()
         except Refused as refusal:
             log.warning("refusing a call with %s: %s", refusal.code.name, refusal.reason)
@@ -64,6 +68,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return ""
 
     return app
+
+
+def _upgrade_problem(provider: str, settings: Settings) -> str | None:
+    """The credentials a stream without a token must present on its upgrade (AudioHook, Asterisk)."""
+    check = UPGRADE_CHECKS.get(provider)
+    if check is None:
+        return None
+    query = request.query_string.decode("latin-1")
+    target = str(request.environ.get("RAW_URI") or request.path + (f"?{query}" if query else ""))
+    return check({name.lower(): value for name, value in request.headers.items()}, target, settings)
 
 
 def _presented_token() -> str | None:
@@ -83,9 +97,9 @@ def hold_call(ws: Any, reader: MessageReader, session: CallSession, settings: Se
             CloseCode.POLICY_VIOLATION, f"no authorised call handshake within {settings.handshake_timeout_s:g} s"
         )
         with gevent.Timeout(settings.handshake_timeout_s, no_handshake):
-            while session.call is None and _receive_into(session, reader):
+            while session.call is None and _receive_into(session, reader, ws):
                 pass
-        while not session.ended_by_provider and _receive_into(session, reader):
+        while not session.ended_by_provider and _receive_into(session, reader, ws):
             pass
         if session.ended_by_provider:
             reason = "ended by provider"
@@ -104,11 +118,15 @@ def hold_call(ws: Any, reader: MessageReader, session: CallSession, settings: Se
         session.finish(reason)
 
 
-def _receive_into(session: CallSession, reader: MessageReader) -> bool:
+def _receive_into(session: CallSession, reader: MessageReader, ws: Any) -> bool:
     message = reader.receive()
     if message is None:
         return False
-    session.receive(message)
+    for reply in session.receive(message):  # AudioHook's opened, pong, closed: before any close frame of ours
+        try:
+            ws.send_frame(reply, ws.OPCODE_TEXT)
+        except WebSocketError:
+            pass  # the peer is gone: what it sent before it went is still read, and recorded
     return True
 
 

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ..events import Event
+from ..settings import Settings
+from . import asterisk, audiohook
 from .asterisk import AsteriskAdapter
 from .audiohook import AudioHookAdapter
 from .jambonz import JambonzAdapter
@@ -46,6 +48,15 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
 # Adapters that read the stream URL's query: Asterisk's dial string adds its v(...) parameters there.
 QUERY_ADAPTERS: dict[str, Callable[[Mapping[str, str]], Adapter]] = {
     "asterisk": AsteriskAdapter,
+}
+
+
+# Streams admitted by their upgrade's credentials, not a token (CallStarted.admitted_at_upgrade): the check each
+# upgrade must pass, (headers by lowercase name, request target, settings) -> the problem, or None.
+UpgradeCheck = Callable[[Mapping[str, str], str, Settings], "str | None"]
+UPGRADE_CHECKS: dict[str, UpgradeCheck] = {
+    "audiohook": audiohook.check_upgrade,
+    "asterisk": asterisk.check_upgrade,
 }
 
 

@@ -118,8 +118,8 @@ def control_message(message: str) -> dict[str, Any]:
     return fields
 
 
-def check_upgrade(headers: Mapping[str, str], settings: Settings) -> str | None:
-    """Why this upgrade may not open an Asterisk stream, or None. `headers` by lowercase name."""
+def check_upgrade(headers: Mapping[str, str], target: str, settings: Settings) -> str | None:
+    """Why this upgrade may not open an Asterisk stream, or None. `headers` by lowercase name; `target` unused."""
     if not (settings.asterisk_username and settings.asterisk_password):
         return "Asterisk streams are not accepted: ASTERISK_USERNAME and ASTERISK_PASSWORD are not set"
     scheme, _, encoded = headers.get("authorization", "").strip().partition(" ")

@@ -1,0 +1,98 @@
+"""Asterisk chan_websocket end to end: the simulated Asterisk against the real recorder under gunicorn and the Cloud
+Storage emulator. G.711 compared with independent decoders, signed linear bit-exact."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+
+import pytest
+from conftest import Stack, run, running_stack, wait_for
+from g711_reference import decode
+from test_protocols_asterisk import alaw_decode
+
+from callsim import asterisk
+from callsim.asterisk import ControlFormat
+from callsim.audio import Pcm, read_wav, sample, to_alaw, to_ulaw
+from callsim.common import Encoding, StreamOptions
+from devstack import GcsEmulator
+
+USERNAME, PASSWORD = "pbx-tests", "a-password-for-the-pbx"
+
+
+@pytest.fixture(scope="module")
+def stack(gcs: GcsEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = {"ASTERISK_USERNAME": USERNAME, "ASTERISK_PASSWORD": PASSWORD}
+    with running_stack(tmp_path_factory.mktemp("asterisk"), gcs, **env) as running:
+        yield running
+
+
+def place(
+    stack: Stack,
+    audio: Pcm,
+    options: StreamOptions,
+    control: ControlFormat = "plain-text",
+    call_id: str | None = "1761245643.17",
+    password: str = PASSWORD,
+) -> asterisk.CallResult:
+    return run(  # type: ignore[no-any-return]
+        asterisk.call(
+            f"{stack.recorder_url}/ws/asterisk",
+            audio,
+            options,
+            username=USERNAME,
+            password=password,
+            control=control,
+            call_id=call_id,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("control", "encoding"),
+    [("plain-text", "mulaw"), ("json", "alaw")],
+)
+def test_g711_calls_with_either_media_start_and_dtmf(stack: Stack, control: ControlFormat, encoding: Encoding) -> None:
+    audio = read_wav(sample(8000))
+    call_id = f"1761245643.{len(control)}"
+    options = StreamOptions(speed=0, encoding=encoding, dtmf=((0.5, "4"), (1.0, "#")))
+    result = place(stack, audio, options, control, call_id)
+
+    recording = stack.stored(call_id)
+    assert (recording.channels, recording.sample_rate) == (1, 8000)
+    if encoding == "mulaw":
+        assert recording.pcm == decode(to_ulaw(audio.data))
+    else:
+        codes = to_alaw(audio.data)
+        assert recording.pcm == struct.pack(f"<{len(codes)}h", *map(alaw_decode, codes))
+    meta = recording.metadata
+    assert (meta["provider"], meta["call_id"], meta["tracks"]) == ("asterisk", call_id, "mix")
+    assert (meta["from"], meta["to"]) == ("+15550100001", "6001")
+    assert [press["digit"] for press in json.loads(meta["dtmf"])] == result.dtmf == ["4", "#"]
+    assert meta["end_reason"] == "connection closed"  # Asterisk's close is the hang-up
+
+
+def test_slin16_is_bit_exact_and_the_channel_id_names_a_call_without_call_id(stack: Stack) -> None:
+    audio = read_wav(sample(16000))
+    result = place(stack, audio, StreamOptions(speed=0, encoding="l16"), "json", call_id=None)
+
+    recording = stack.stored(result.call_id)  # the channel_id MEDIA_START gave
+    assert (recording.channels, recording.sample_rate, recording.pcm) == (1, 16000, audio.data)
+    assert recording.metadata["channel_id"] == result.call_id
+
+
+def test_a_dropped_connection_keeps_everything_received(stack: Stack) -> None:
+    audio = read_wav(sample(8000))
+    place(stack, audio, StreamOptions(speed=0, encoding="l16", end="drop"), call_id="1761245643.99")
+
+    recording = stack.stored("1761245643.99")
+    assert recording.pcm == audio.data
+
+
+def test_wrong_credentials_are_refused_and_store_nothing(stack: Stack) -> None:
+    result = place(stack, read_wav(sample(8000)), StreamOptions(speed=0), password="wrong", call_id="refused.1")
+
+    assert result.close_code == 1008
+    wait_for(lambda: any("Basic credentials are not" in e["message"] for e in stack.logs()), what="the refusal")
+    assert stack.find("refused.1") is None
