@@ -69,6 +69,7 @@ def test_a_signed_stereo_conversation_with_pings_and_a_discarded_span(stack: Sta
     assert [reply["seq"] for reply in result.replies] == list(range(1, len(kinds) + 1))
     assert result.replies[0]["parameters"]["media"][0]["channels"] == ["external", "internal"]
     assert result.close_code == 1000
+    assert (meta["gaps"], meta["gap_ms"]) == ("2", "5000")  # the 2.5 s discarded span, counted on each channel
 
 
 def pings(length: int) -> int:

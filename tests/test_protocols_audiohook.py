@@ -134,9 +134,7 @@ def test_a_seq_out_of_order_is_refused(seq: int, serverseq: int) -> None:
 def test_discarded_and_resumed_spans_move_the_next_audio_past_them() -> None:
     adapter = opened_adapter()
     adapter.receive(b"\xff" * 320)  # 160 samples of silence on each channel, at 0
-    assert adapter.receive(message("discarded", 2, {"start": "PT0.02S", "discarded": "PT2.5S"})) == [
-        Ignored("discarded")
-    ]
+    assert adapter.receive(message("discarded", 2, {"start": "PT0.02S", "discarded": "PT2.5S"})) == []
     assert adapter.receive(b"\xff" * 2)[0] == Audio("external", 160 + 20000, b"\x00\x00")
     assert adapter.receive(message("paused", 3)) == [Ignored("paused")]
     adapter.receive(message("resumed", 4, {"start": "PT2.52S", "discarded": "PT1S"}))

@@ -157,7 +157,7 @@ class AudioHookAdapter:
         start = samples(parameters.get("start"), f"{kind}.start")
         length = samples(parameters.get("discarded"), f"{kind}.discarded")
         self._position = max(self._position, start + length)
-        return [Ignored(kind)] if length else []
+        return []  # the timeline fills the span with silence, and counts it in the metadata's gaps and gap_ms
 
     def _end(self, data: dict[str, Any]) -> list[Event]:
         reason = optional_object(data, "parameters", "close.parameters").get("reason", "")
