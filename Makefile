@@ -50,10 +50,10 @@ $(STAMP): requirements-dev.txt recorder/requirements.txt functions/requirements.
 venv: $(STAMP)
 
 run: venv
-	$(BIN)/python devstack.py run
+	$(BIN)/python -m devstack run
 
 demo: venv
-	$(BIN)/python devstack.py demo
+	$(BIN)/python -m devstack demo
 
 call: venv
 	$(BIN)/python -m callsim $(ARGS)

@@ -5,7 +5,7 @@ gunicorn --config gunicorn.conf.py 'recorder.app:create_app()'    (from recorder
 
 import os
 
-# Cloud Run sets PORT; locally devstack.py sets HOST=127.0.0.1 and PORT=RECORDER_PORT.
+# Cloud Run sets PORT; locally devstack sets HOST=127.0.0.1 and PORT=RECORDER_PORT.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 # gevent-websocket's worker, plus a graceful drain on SIGTERM (recorder/recorder/worker.py): each call's
 # WebSocket is a greenlet, so one process holds hundreds of calls.

@@ -37,7 +37,7 @@ def test_the_local_stack_stops_whole_on_a_signal_to_its_group(tmp_path: Path, si
     }
     with (tmp_path / "run.log").open("wb") as log:
         stack = subprocess.Popen(
-            [sys.executable, "devstack.py", "run"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+            [sys.executable, "-m", "devstack", "run"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
         )
         try:
             devstack.wait_until_listening(function_port, stack)
