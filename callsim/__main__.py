@@ -216,7 +216,9 @@ def _report_recording(args: argparse.Namespace, answer_url: str, call_id: str, s
         )
         return 1
     channels = "mono" if stored.channels == 1 else f"{stored.channels} channels"
-    print(f"stored {stored.duration_s:.2f} s, {stored.sample_rate} Hz {channels}: {stored.path}")
+    shown = stored.path.relative_to(Path.cwd()) if stored.path.is_relative_to(Path.cwd()) else stored.path
+    print(f"stored {stored.duration_s:.2f} s, {stored.sample_rate} Hz {channels}: {shown}")
+    print(f"metadata: {shown.with_suffix('.json')}")
     return 0
 
 

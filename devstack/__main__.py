@@ -85,7 +85,7 @@ def run(mode: str, processes: list[subprocess.Popen[bytes]]) -> int:
         flush=True,
     )
     if mode == "demo":
-        return demo(answer_url, env)
+        return demo(function, env)
     print(
         "Place a call with `make call` (or `make call ARGS='--provider twilio'`) in another terminal; "
         "Ctrl-C stops the stack.",

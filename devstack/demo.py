@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
-from pathlib import Path
 
-from callsim import vonage
-from callsim.audio import read_wav, sample
+from callsim.__main__ import main as place_call
 
 
-def demo(answer_url: str, env: Mapping[str, str]) -> int:
-    audio = read_wav(sample(16000))
-    print(
-        f"Calling {answer_url}: streaming {audio.duration_s:.1f} s of speech at real-time pace, with DTMF 4 2...",
-        flush=True,
+def demo(function_url: str, env: Mapping[str, str]) -> int:
+    """The same call as `make call ARGS="--dtmf 4@1 --dtmf 2@2.5"`, reported the same way."""
+    print("Calling: the bundled speech sample at real-time pace, with DTMF 4 and 2...", flush=True)
+    return place_call(
+        ["--function-url", function_url, "--recordings", env["RECORDINGS_DIR"], "--dtmf", "4@1", "--dtmf", "2@2.5"]
     )
-    result = asyncio.run(vonage.call(answer_url, audio, dtmf=((1.0, "4"), (2.5, "2"))))
-    recordings = Path(env["RECORDINGS_DIR"])
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = sorted(recordings.glob(f"*/*/*/{result.call_id}.wav"))
-        if found:
-            print(f"\nRecording stored: {found[0]}\nMetadata:         {found[0].with_suffix('.json')}")
-            return 0
-        time.sleep(0.2)
-    print(f"No recording for call {result.call_id} under {recordings} (see the recorder's log above)")
-    return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -199,3 +200,15 @@ def test_the_container_command_with_a_bad_setting_logs_one_line_and_exits_1(tmp_
     errors = [line for line in started.stderr.splitlines() if "[ERROR]" in line]
     assert errors and errors[0].endswith("[ERROR] RECORDER_SECRET must be set to at least 32 characters")
     assert len(errors) == 1 and "Traceback" not in started.stderr and "Booting worker" not in started.stderr
+
+
+@pytest.mark.slow
+def test_make_demo_at_8_khz_places_a_call_and_says_what_was_stored_where(tmp_path: Path) -> None:
+    """SAMPLE_RATE=8000: the demo streams the 8 kHz sample, as the NCCO asks, rather than failing on a mismatch."""
+    demo = devstack_run(stack_env(tmp_path, SAMPLE_RATE="8000"), "demo")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Traceback" not in demo.stderr
+    match = re.search(r"^stored 6\.91 s, 8000 Hz mono: (\S+)\nmetadata: (\S+)$", demo.stdout, flags=re.MULTILINE)
+    assert match, demo.stdout
+    assert Path(match[1]).is_file() and json.loads(Path(match[2]).read_text())["dtmf"] is not None
+    assert Path(match[1]).is_relative_to(tmp_path / "recordings")
