@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         call = with_counter(place(args, answer_url), f"{args.provider} call", args.length_s, args.speed)
         result, sent_s, tracks = asyncio.run(call)
+    except KeyboardInterrupt:  # asyncio.run has cancelled the call: its WebSocket closed cleanly on the way out
+        print(f"{args.provider} call: hung up with Ctrl-C", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
     except Exception as error:
         message = explain(error, answer_url)
         if message is None:

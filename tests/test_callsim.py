@@ -121,3 +121,13 @@ def test_bad_options_are_refused_before_any_call(args: tuple[str, ...], message:
     result = callsim(*args, "--function-url", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 2
     assert message in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_hangs_up_the_call_without_a_traceback(stack: Stack) -> None:
+    env = {**os.environ, "FUNCTION_PORT": str(stack.function_ports[16000])}
+    with Terminal([sys.executable, "-m", "callsim", "--call-id", "hung-up"], cwd=ROOT, env=env) as terminal:
+        terminal.wait_for("1.0 s of 6.9 s", timeout=30)  # streaming for a second
+        terminal.press_ctrl_c()
+        assert terminal.wait_for_exit(timeout=30) == 130
+    assert "hung up with Ctrl-C" in terminal.output and "Traceback" not in terminal.output
+    assert stack.stored("hung-up").metadata["end_reason"]  # what was sent is stored, as for any hang-up
