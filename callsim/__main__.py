@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from . import twilio, vonage, voxology
 from .audio import AudioError, read_audio, track
 from .common import CallResult, Impairments
-from .progress import explain, find_recording, with_counter
+from .progress import explain, find_in_bucket, find_recording, with_counter
 
 # provider -> (answer path, its two tracks' names)
 PROVIDERS = {
@@ -202,27 +202,42 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_recording(args: argparse.Namespace, answer_url: str, call_id: str, started: float) -> int:
-    """Where the recording went: the local stack's directory, read back; elsewhere, where to look."""
-    bucket = os.environ.get("RECORDINGS_BUCKET")
+    """Where the recording went, read back from the local stack's directory or bucket; elsewhere, where to look."""
     if urlparse(answer_url).hostname not in ("127.0.0.1", "localhost"):
         print("stored by the deployed recorder: its log line `recording stored` names the object")
         return 0
+    bucket = os.environ.get("RECORDINGS_BUCKET")
     if bucket:
-        print(f"stored in gs://{bucket}: the recorder's log line `recording stored` names the object")
-        return 0
-    stored = find_recording(args.recordings, call_id, since=started - 1)
+        try:
+            stored = find_in_bucket(bucket, call_id, since=started - 1)
+        except Exception as error:  # no credentials, no such bucket, no network: the recording is still there
+            print(f"stored in gs://{bucket}, which cannot be listed from here ({type(error).__name__})")
+            return 0
+        where = f"gs://{bucket}"
+    else:
+        stored = find_recording(args.recordings, call_id, since=started - 1)
+        where = f"{args.recordings}/"
     if stored is None:
         print(
-            f"no recording for call {call_id} under {args.recordings}/ (see the recorder's log; is RECORDINGS_DIR"
-            " the one `make run` uses?)",
+            f"no recording for call {call_id} under {where} (see the recorder's log; is RECORDINGS_DIR or"
+            " RECORDINGS_BUCKET the one `make run` uses?)",
             file=sys.stderr,
         )
         return 1
     channels = "mono" if stored.channels == 1 else f"{stored.channels} channels"
-    shown = stored.path.relative_to(Path.cwd()) if stored.path.is_relative_to(Path.cwd()) else stored.path
+    shown = _shown(stored.where)
     print(f"stored {stored.duration_s:.2f} s, {stored.sample_rate} Hz {channels}: {shown}")
-    print(f"metadata: {shown.with_suffix('.json')}")
+    if bucket:
+        print(f"metadata: gcloud storage objects describe {shown}")
+    else:
+        print(f"metadata: {shown.removesuffix('.wav')}.json")
     return 0
+
+
+def _shown(where: str) -> str:
+    """A path under the current directory as a relative one (recordings/2026/...), as the README shows it."""
+    path = Path(where)
+    return str(path.relative_to(Path.cwd())) if path.is_absolute() and path.is_relative_to(Path.cwd()) else where
 
 
 if __name__ == "__main__":

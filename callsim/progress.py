@@ -11,7 +11,7 @@ import urllib.error
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
@@ -45,10 +45,15 @@ async def with_counter(call: Awaitable[T], label: str, length_s: float, speed: f
 
 @dataclass(frozen=True)
 class Stored:
-    path: Path
+    where: str  # a path, or a gs:// URL
     duration_s: float
     sample_rate: int
     channels: int
+
+    @classmethod
+    def of(cls, where: str, metadata: dict[str, Any]) -> Stored:
+        # Numbers are strings in Cloud Storage's custom metadata, and may be numbers in the local sidecar.
+        return cls(where, float(metadata["duration_s"]), int(metadata["sample_rate"]), int(metadata["channels"]))
 
 
 def find_recording(recordings_dir: Path, call_id: str, since: float, timeout_s: float = 15.0) -> Stored | None:
@@ -62,17 +67,30 @@ def find_recording(recordings_dir: Path, call_id: str, since: float, timeout_s: 
                     continue
                 metadata = json.loads(sidecar.read_text())
                 if metadata.get("call_id") == call_id:
-                    return Stored(
-                        sidecar.with_suffix(".wav"),
-                        float(metadata["duration_s"]),  # a string in Cloud Storage's metadata, or a number
-                        int(metadata["sample_rate"]),
-                        int(metadata["channels"]),
-                    )
+                    return Stored.of(str(sidecar.with_suffix(".wav")), metadata)
             except (OSError, ValueError, KeyError):
                 continue  # removed, or not a recording's sidecar
         if time.monotonic() > deadline:
             return None
         time.sleep(0.2)
+
+
+def find_in_bucket(bucket: str, call_id: str, since: float, timeout_s: float = 15.0) -> Stored | None:
+    """The same, in a Cloud Storage bucket (or the emulator at STORAGE_EMULATOR_HOST): objects are named by the
+    UTC date the call started, and carry the call id in their metadata."""
+    from google.cloud import storage
+
+    client = storage.Client()
+    days = {time.strftime("%Y/%m/%d/", time.gmtime(moment)) for moment in (since, time.time())}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for day in sorted(days):
+            for blob in client.list_blobs(bucket, prefix=day):
+                if blob.name.endswith(".wav") and (blob.metadata or {}).get("call_id") == call_id:
+                    return Stored.of(f"gs://{bucket}/{blob.name}", blob.metadata)
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
 
 
 def explain(error: Exception, answer_url: str) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import Stack, free_port, running_stack
+from conftest import BUCKET, Stack, free_port, running_stack
 from terminal import Terminal
 
 from callsim.audio import read_wav, sample
@@ -35,9 +35,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def callsim(*args: str, stack: Stack | None = None, rate: int = 16000) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if stack is not None:
-        assert stack.recordings_dir is not None
-        function_url = f"http://127.0.0.1:{stack.function_ports[rate]}"
-        args = ("--function-url", function_url, "--recordings", str(stack.recordings_dir), *args)
+        args = ("--function-url", f"http://127.0.0.1:{stack.function_ports[rate]}", *args)
+        if stack.gcs is not None:
+            env.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=stack.gcs.url)
+        else:
+            assert stack.recordings_dir is not None
+            args = ("--recordings", str(stack.recordings_dir), *args)
     return subprocess.run(
         [sys.executable, "-m", "callsim", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
@@ -72,6 +75,15 @@ def test_a_32_bit_stereo_44k_file_is_converted_to_what_the_stream_carries(
     assert report["rate"] == ("16000" if provider == "vonage" else "8000")
     assert float(report["seconds"]) == pytest.approx(3.0, abs=0.02)  # the right speed: 3 s of audio, 3 s stored
     assert re.search(r"sent 3\.00 s of audio", result.stdout), result.stdout
+
+
+def test_a_recording_in_a_bucket_is_reported_by_its_gs_url(gcs_stack: Stack) -> None:
+    result = callsim("--provider", "twilio", "--speed", "0", stack=gcs_stack)
+    report = stored(result)
+    assert report["path"].startswith(f"gs://{BUCKET}/") and report["path"].endswith(".wav")
+    assert report["rate"] == "8000" and report["layout"] == "2 channels" and report["seconds"] == "6.91"
+    assert f"metadata: gcloud storage objects describe {report['path']}" in result.stdout
+    assert result.stderr == ""  # nothing from the storage client either
 
 
 def test_it_reports_what_it_sent_when_the_recorder_ends_the_call_early(stack: Stack) -> None:
