@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import BUCKET, Stack, free_port, running_stack
-from terminal import Terminal
+from support.stack import BUCKET, Stack, running_stack
+from support.terminal import Terminal
 
 from callsim.audio import read_wav, sample
+from devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CALL_S = 2  # the stack's recorder ends longer calls (wall clock): how a call is cut short here

@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_for
-from terminal import Terminal
+from support.stack import wait_for
+from support.terminal import Terminal
 
 import devstack
+from devstack import free_port
 from devstack.processes import StackError
 
 ROOT = Path(__file__).resolve().parents[1]
