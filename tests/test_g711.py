@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import struct
 
-from g711_reference import TABLE
+from support.g711_reference import TABLE
 
 from recorder.g711 import pcm16_to_ulaw, ulaw_to_pcm16
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from g711_reference import decode
+from support.g711_reference import decode
 
 from recorder.closing import ProtocolError
 from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, TrackEnded

@@ -7,8 +7,8 @@ import asyncio
 import json
 
 import pytest
-from conftest import Stack, run, wait_for
-from g711_reference import decode
+from support.g711_reference import decode
+from support.stack import Stack, run, wait_for
 from websockets.asyncio.client import connect
 
 from callsim import twilio, voxology
