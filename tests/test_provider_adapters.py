@@ -188,3 +188,29 @@ def test_voxology_bad_input(messages: list[dict[str, Any]], code: int, says: str
         for message in messages:
             adapter.receive(json.dumps(message))
     assert raised.value.code == code and says in raised.value.reason
+
+
+@pytest.mark.parametrize(
+    ("adapter", "messages", "code", "says"),
+    [
+        (TwilioAdapter, [twilio_start(mediaFormat="x")], 1007, "mediaFormat is not an object"),
+        (TwilioAdapter, [twilio_start(tracks=5)], 1007, "tracks is not a list"),
+        (TwilioAdapter, [twilio_start(), twilio_media("inbound", "0").replace('"0"', "Infinity")], 1007, "JSON"),
+        (TwilioAdapter, [twilio_start(), twilio_media("inbound", "0").replace('"0"', "1e400")], 1007, "timestamp"),
+        (TwilioAdapter, [twilio_start(), twilio_media("inbound", "9" * 40)], 1007, "timestamp"),
+        (TwilioAdapter, [twilio_start(callSid=7)], 1007, "callSid is not a string"),
+        (VoxologyAdapter, [json.dumps(SEED[0]), json.dumps({**SEED[1], "media_format": ["ulaw"]})], 1007, "object"),
+        (VoxologyAdapter, [json.dumps({**SEED[0], "tracks": "caller"})], 1007, "tracks is not a list"),
+        (TwilioAdapter, ["[" * 4096], 1007, "not valid JSON"),
+        (VoxologyAdapter, ['{"type": ' + "[" * 4096], 1007, "not valid JSON"),
+    ],
+)
+def test_typed_but_wrong_values_are_one_protocol_error(
+    adapter: type[TwilioAdapter | VoxologyAdapter], messages: list[str], code: int, says: str
+) -> None:
+    """defects.md #14: each of these raised AttributeError, TypeError, OverflowError or RecursionError (1011)."""
+    receiving = adapter()
+    with pytest.raises(ProtocolError) as raised:
+        for message in messages:
+            receiving.receive(message)
+    assert raised.value.code == code and says in raised.value.reason
