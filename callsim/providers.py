@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import twilio, vonage, voxology
+from . import plivo, telnyx, twilio, vonage, voxology
 from .audio import Pcm
 from .common import CallResult, Provider, StreamOptions
 
@@ -26,4 +26,7 @@ PROVIDERS: dict[str, Provider] = {
     "twilio": Provider("/twilio/answer", ("inbound", "outbound"), ("mulaw",), _twilio),
     "signalwire": Provider("/twilio/answer", ("inbound", "outbound"), ("mulaw", "l16"), _signalwire),
     "voxology": Provider("/voxology/answer", ("caller", "transfer"), ("mulaw",), _voxology),
+    # Telnyx streams the codec its TeXML asks for (the function's TELNYX_CODEC): mu-law or A-law, 8 kHz.
+    "telnyx": Provider("/telnyx/answer", ("inbound", "outbound"), ("mulaw", "alaw"), telnyx.place),
+    "plivo": Provider("/plivo/answer", ("inbound", "outbound"), ("mulaw",), plivo.place),
 }

@@ -51,8 +51,8 @@ def test_plivo_xml_golden_takes_a_message_without_forward_to() -> None:
     )
     assert document == (
         '<?xml version="1.0" encoding="UTF-8"?><Response><Speak>Recorded.</Speak>'
-        '<Stream bidirectional="false" audioTrack="both" contentType="audio/x-mulaw;rate=8000" streamTimeout="600">'
-        "wss://rec.example/ws/plivo/T.K.N</Stream>"
+        '<Stream bidirectional="false" audioTrack="both" contentType="audio/x-mulaw;rate=8000" streamTimeout="600"'
+        ' extraHeaders="from=13122010094,to=13122123456">wss://rec.example/ws/plivo/T.K.N</Stream>'
         f'<Speak>{VOICEMAIL_PROMPT}</Speak><Wait length="600" /></Response>'
     )
 

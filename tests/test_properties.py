@@ -16,6 +16,8 @@ from recorder.closing import ProtocolError
 from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, TrackEnded
 from recorder.protocols import ADAPTERS as REGISTRY
 from recorder.protocols import Adapter
+from recorder.protocols.plivo import PlivoAdapter
+from recorder.protocols.telnyx import TelnyxAdapter
 from recorder.protocols.twilio import TwilioAdapter
 from recorder.protocols.vonage import VonageAdapter
 from recorder.protocols.voxology import VoxologyAdapter
@@ -101,6 +103,59 @@ voxology_messages = st.fixed_dictionaries(
     },
 )
 
+
+media_fields = st.fixed_dictionaries(
+    {
+        "track": st.sampled_from(["inbound", "outbound", "other"]) | values,
+        "chunk": numbers,
+        "timestamp": numbers,
+        "payload": payloads,
+    }
+)
+telnyx_messages = st.fixed_dictionaries(
+    {"event": st.sampled_from(["connected", "start", "media", "stop", "dtmf", "mark", "error"])},
+    optional={
+        "start": st.fixed_dictionaries(
+            {"call_control_id": st.text(max_size=10) | values},
+            optional={
+                "media_format": st.fixed_dictionaries(
+                    {
+                        "encoding": st.sampled_from(["PCMU", "PCMA", "audio/x-mulaw", "G722", "OPUS"]) | values,
+                        "sample_rate": st.sampled_from([8000, 16000]) | numbers,
+                    }
+                )
+                | values,
+                "from": values,
+            },
+        )
+        | values,
+        "media": media_fields | values,
+        "dtmf": st.fixed_dictionaries({"digit": st.text(max_size=3) | values}) | values,
+        "payload": values,
+    },
+)
+plivo_messages = st.fixed_dictionaries(
+    {"event": st.sampled_from(["start", "media", "dtmf", "playedStream", "stop"])},
+    optional={
+        "start": st.fixed_dictionaries(
+            {"callId": st.text(max_size=10) | values},
+            optional={
+                "tracks": st.lists(st.sampled_from(["inbound", "outbound"]), max_size=3) | values,
+                "mediaFormat": st.fixed_dictionaries(
+                    {
+                        "encoding": st.sampled_from(["audio/x-mulaw", "audio/x-l16"]) | values,
+                        "sampleRate": st.sampled_from([8000, 16000]) | numbers,
+                    }
+                )
+                | values,
+            },
+        )
+        | values,
+        "media": media_fields | values,
+        "dtmf": st.fixed_dictionaries({"digit": st.text(max_size=3) | values}) | values,
+        "extra_headers": st.text(max_size=30) | values,
+    },
+)
 
 # Nesting past the JSON parser's recursion limit (defects.md #14: 4 KiB of "[" raised RecursionError).
 deep = st.integers(1, 20_000).map(lambda depth: "[" * depth) | st.integers(1, 20_000).map(
@@ -214,10 +269,46 @@ GOLDEN: dict[str, list[dict[str, Any]]] = {
         {"type": "end_stream", "error": "lost"},
     ],
 }
+TELNYX_START = {
+    "event": "start",
+    "start": {
+        "call_control_id": "v3:1",
+        "from": "+1",
+        "to": "+2",
+        "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1},
+    },
+    "stream_id": "S",
+}
+PLIVO_START = {
+    "event": "start",
+    "start": {
+        "callId": "c1",
+        "streamId": "S",
+        "tracks": ["inbound", "outbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+    },
+    "extra_headers": "from=1;to=2",
+}
+HANDSHAKES["telnyx"] = [TELNYX_START]
+HANDSHAKES["plivo"] = [PLIVO_START]
+GOLDEN["telnyx"] = [
+    TELNYX_START,
+    {"event": "media", "media": {"track": "inbound", "chunk": "2", "timestamp": "20", "payload": PAYLOAD}},
+    {"event": "dtmf", "dtmf": {"digit": "1"}},
+    {"event": "error", "payload": {"code": 100003, "title": "malformed_frame"}},
+    {"event": "stop", "stop": {"call_control_id": "v3:1"}},
+]
+GOLDEN["plivo"] = [
+    PLIVO_START,
+    {"event": "media", "media": {"track": "outbound", "chunk": 3, "timestamp": "1705312200060", "payload": PAYLOAD}},
+    {"event": "dtmf", "dtmf": {"digit": "1"}},
+]
 ADAPTERS: dict[str, tuple[Callable[[], Adapter], st.SearchStrategy[dict[str, Any]]]] = {
     "vonage": (VonageAdapter, vonage_messages),
     "twilio": (TwilioAdapter, twilio_messages),
     "voxology": (VoxologyAdapter, voxology_messages),
+    "telnyx": (TelnyxAdapter, telnyx_messages),
+    "plivo": (PlivoAdapter, plivo_messages),
 }
 
 

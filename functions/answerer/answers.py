@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -117,19 +118,23 @@ def plivo_xml(
     may carry both tracks. With keepCallAlive left false, <Stream> does not block: the call goes on to <Dial>
     or <Wait> while it records (with it true, the next verb would wait for the stream to end). Plivo's support
     for a query string is undocumented, so the token is the url's last path segment; extraHeaders cannot carry
-    it (letters and digits only).
+    it (letters and digits only, 512 bytes), but they do carry the call's numbers, which Plivo's start lacks.
     """
     response = ET.Element("Response")
     if greeting:
         ET.SubElement(response, "Speak").text = greeting
-    ET.SubElement(
-        response,
-        "Stream",
-        bidirectional="false",
-        audioTrack="both",
-        contentType=PLIVO_CONTENT_TYPE,
-        streamTimeout=str(max_seconds),
-    ).text = f"{recorder_url}{PLIVO_STREAM_PATH}/{token}"
+    numbers = {
+        name: re.sub(r"[^0-9]", "", number)[:15] for name, number in (("from", call.caller), ("to", call.callee))
+    }
+    headers = ",".join(f"{name}={digits}" for name, digits in numbers.items() if digits)
+    attributes = {
+        "bidirectional": "false",
+        "audioTrack": "both",
+        "contentType": PLIVO_CONTENT_TYPE,
+        "streamTimeout": str(max_seconds),
+        **({"extraHeaders": headers} if headers else {}),
+    }
+    ET.SubElement(response, "Stream", attributes).text = f"{recorder_url}{PLIVO_STREAM_PATH}/{token}"
     if forward_to:
         ET.SubElement(ET.SubElement(response, "Dial", timeLimit=str(max_seconds)), "Number").text = forward_to
     else:

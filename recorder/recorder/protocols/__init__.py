@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..events import Event
+from .plivo import PlivoAdapter
+from .telnyx import TelnyxAdapter
 from .twilio import TwilioAdapter
 from .vonage import VonageAdapter
 from .voxology import VoxologyAdapter
@@ -37,6 +39,8 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "vonage": VonageAdapter,
     "twilio": TwilioAdapter,  # and SignalWire, whose <Stream> speaks the same messages
     "voxology": VoxologyAdapter,
+    "telnyx": TelnyxAdapter,
+    "plivo": PlivoAdapter,
 }
 
 
