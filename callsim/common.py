@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.request import Request, urlopen
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -101,6 +102,13 @@ class Chunk:
     payload: bytes
     send_at: float  # seconds into the call, at speed 1
     at_ms: int  # its place in the call: where its track starts, plus index x 20 ms
+
+
+def post_form(url: str, body: bytes, headers: dict[str, str] | None = None) -> str:
+    """POST a form-encoded webhook, as Twilio, Telnyx and Plivo do, and return the document it answers."""
+    request = Request(url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    with urlopen(request, timeout=10) as response:
+        return str(response.read().decode())
 
 
 def schedule(tracks: dict[str, list[bytes]], impairments: Impairments = NO_IMPAIRMENTS) -> list[Chunk]:

@@ -9,10 +9,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
 from .audio import Pcm, to_ulaw
-from .common import DEFAULT_OPTIONS, CallResult, Chunk, StreamOptions, schedule, stream_json
+from .common import DEFAULT_OPTIONS, CallResult, Chunk, StreamOptions, post_form, schedule, stream_json
 
 ACCOUNT_ID = "MAXXXXXXXXXXXXXXXXXX"
 
@@ -22,11 +21,7 @@ def answer_form(call_id: str, caller: str, callee: str) -> dict[str, str]:
 
 
 def fetch_xml(answer_url: str, body: bytes, headers: dict[str, str] | None = None) -> str:
-    request = Request(
-        answer_url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-    )
-    with urlopen(request, timeout=10) as response:
-        return str(response.read().decode())
+    return post_form(answer_url, body, headers)
 
 
 def stream_element(xml: str) -> tuple[str, dict[str, str]]:

@@ -10,10 +10,9 @@ import warnings
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
 from .audio import Pcm, to_ulaw
-from .common import DEFAULT_OPTIONS, CallResult, Chunk, Encoding, StreamOptions, schedule, stream_json
+from .common import DEFAULT_OPTIONS, CallResult, Chunk, Encoding, StreamOptions, post_form, schedule, stream_json
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # removed in 3.13, where audioop-lts provides it
@@ -35,11 +34,7 @@ def answer_form(call_id: str, caller: str, callee: str) -> dict[str, str]:
 
 
 def fetch_texml(answer_url: str, body: bytes, headers: dict[str, str] | None = None) -> str:
-    request = Request(
-        answer_url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-    )
-    with urlopen(request, timeout=10) as response:
-        return str(response.read().decode())
+    return post_form(answer_url, body, headers)
 
 
 def stream_verb(texml: str) -> tuple[str, dict[str, str]]:

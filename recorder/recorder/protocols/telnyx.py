@@ -19,16 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallEnded, CallStarted, Dtmf, Event, Ignored
+from ..events import CallEnded, CallStarted, Event, Ignored
 from ._codecs import ALAW, MULAW, Codec, CodecTable, codec_for
 from ._fields import (
     KIND,
-    TRACK,
     VALUE,
-    base64_payload,
     clip,
-    digit,
     json_object,
+    key_press,
     required_str,
     sub_object,
     whole_number,
@@ -91,24 +89,11 @@ class TelnyxAdapter:
     def _audio(self, data: dict[str, Any]) -> list[Event]:
         if self._call is None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media before start")
-        media = sub_object(data, "media", "media")
-        track = media.get("track")
-        if track not in TRACKS:
-            return [Ignored(f"media on unknown track {clip(track, TRACK)}")]
-        chunk = whole_number(media.get("chunk"), "media.chunk")
-        timestamp = whole_number(media.get("timestamp"), "media.timestamp")
-        pcm = self._codec.decode(base64_payload(media.get("payload"), "media payload"))
-        if not pcm:
-            return []
-        position = self._clock.place(track, chunk, timestamp, len(pcm) // 2)
-        if position is None:
-            return [Ignored("media from before its track started")]
-        return [Audio(track, position, pcm)]
+        return self._clock.audio(sub_object(data, "media", "media"), self._call.tracks, self._codec)
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:
         dtmf = data.get("dtmf")
-        pressed = digit(dtmf.get("digit")) if isinstance(dtmf, dict) else None
-        return [Dtmf(pressed)] if pressed else [Ignored("dtmf without a digit")]
+        return key_press(dtmf.get("digit") if isinstance(dtmf, dict) else None)
 
     def _end(self) -> list[Event]:
         return [CallEnded("stop")]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallEnded, CallStarted, Dtmf, Event, Ignored
+from ..events import Audio, CallEnded, CallStarted, Event, Ignored
 from ._codecs import L16_LE, MULAW, Codec, CodecTable, codec_for
 from ._fields import (
     KIND,
@@ -24,9 +24,9 @@ from ._fields import (
     VALUE,
     base64_payload,
     clip,
-    digit,
     echoed,
     json_object,
+    key_press,
     optional_object,
     required_str,
     sub_object,
@@ -98,8 +98,7 @@ class TwilioAdapter:
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:
         dtmf = data.get("dtmf")
-        pressed = digit(dtmf.get("digit")) if isinstance(dtmf, dict) else None
-        return [Dtmf(pressed)] if pressed else [Ignored("dtmf without a digit")]
+        return key_press(dtmf.get("digit") if isinstance(dtmf, dict) else None)
 
     def _end(self) -> list[Event]:
         return [CallEnded("stop")]

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallStarted, Dtmf, Event, Ignored
+from ..events import Audio, CallStarted, Event, Ignored
 from ._codecs import L16_LE, CodecTable, codec_for
-from ._fields import HEADER, KIND, clip, digit, json_object, required_str
+from ._fields import HEADER, KIND, clip, json_object, key_press, required_str
 
 PROVIDER = "vonage"
 # The NCCO's `content-type` values (Voice API NCCO reference, connect > websocket endpoint).
@@ -88,8 +88,6 @@ class VonageAdapter:
         return [Audio(TRACK, position, data)]
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:
-        pressed = digit(data.get("digit"))
-        if not pressed:
-            return [Ignored("websocket:dtmf without a digit")]
         duration = data.get("duration")
-        return [Dtmf(pressed, duration if isinstance(duration, int) and not isinstance(duration, bool) else None)]
+        duration_ms = duration if isinstance(duration, int) and not isinstance(duration, bool) else None
+        return key_press(data.get("digit"), duration_ms, kind="websocket:dtmf")
