@@ -112,6 +112,7 @@ def test_one_declared_track_is_mono() -> None:
     ("messages", "code", "says"),
     [
         ([media("inbound", 1, EPOCH_MS)], 1002, "media before start"),
+        (['{"event": "websocket:connected", "content-type": "audio/l16;rate=16000"}'], 1002, "before start"),
         ([start(mediaFormat={"encoding": "audio/x-l16", "sampleRate": 8000})], 1003, "audio/x-l16"),
         ([start(mediaFormat={"encoding": "audio/x-mulaw", "sampleRate": 16000})], 1003, "16000"),
         ([start(callId="")], 1002, "without callId"),

@@ -117,6 +117,7 @@ def test_a_track_that_starts_late_is_placed_by_its_timestamp() -> None:
     ("messages", "code", "says"),
     [
         ([media("inbound", 1, 0)], 1002, "media before start"),
+        (['{"event": "websocket:connected", "content-type": "audio/l16;rate=16000"}'], 1002, "before start"),
         ([start(encoding="G722", sample_rate=16000)], 1003, "G722"),
         ([start(encoding="OPUS", sample_rate=48000)], 1003, "OPUS"),
         ([start(encoding="AMR-WB", sample_rate=16000)], 1003, "AMR-WB"),

@@ -83,6 +83,7 @@ def test_signalwire_l16_at_16khz_and_numbers_as_numbers() -> None:
     ("messages", "code", "says"),
     [
         ([twilio_media("inbound", "0")], 1002, "media before start"),
+        (['{"event": "websocket:connected", "content-type": "audio/l16;rate=16000"}'], 1002, "before start"),
         ([twilio_start(mediaFormat={"encoding": "audio/x-opus", "sampleRate": 48000})], 1003, "opus"),
         ([twilio_start(callSid="")], 1002, "callSid"),
         ([twilio_start(), twilio_start()], 1002, "second start"),

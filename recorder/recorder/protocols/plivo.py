@@ -51,10 +51,12 @@ class PlivoAdapter:
     def receive(self, message: str | bytes) -> list[Event]:
         data = json_object(message, "Plivo")
         event = data.get("event")
-        if event == "media":
-            return self._audio(data)
         if event == "start":
             return [self._handshake(data)]
+        if self._call is None:  # Plivo's first message is start; anything else is another protocol, or out of order
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{clip(event, KIND)} before start")
+        if event == "media":
+            return self._audio(data)
         if event == "dtmf":
             return self._dtmf(data)
         if event == "stop":
@@ -86,8 +88,7 @@ class PlivoAdapter:
         return self._call
 
     def _audio(self, data: dict[str, Any]) -> list[Event]:
-        if self._call is None:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media before start")
+        assert self._call is not None  # receive() checked
         return self._clock.audio(sub_object(data, "media", "media"), self._call.tracks, self._codec)
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:

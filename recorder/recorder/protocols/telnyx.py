@@ -51,10 +51,15 @@ class TelnyxAdapter:
     def receive(self, message: str | bytes) -> list[Event]:
         data = json_object(message, "Telnyx")
         event = data.get("event")
-        if event == "media":
-            return self._audio(data)
         if event == "start":
             return [self._handshake(data)]
+        if self._call is None:
+            if event == "connected":
+                return [Ignored("connected")]
+            # Another provider's protocol on this path (Vonage's websocket:connected, say) is refused at once.
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{clip(event, KIND)} before start")
+        if event == "media":
+            return self._audio(data)
         if event == "dtmf":
             return self._dtmf(data)
         if event == "stop":
@@ -63,7 +68,7 @@ class TelnyxAdapter:
             error = data.get("payload")
             title = error.get("title") if isinstance(error, dict) else None
             return [Ignored(clip(f"error {title}", KIND))]
-        return [Ignored(clip(event, KIND))]  # connected, mark, and anything newer
+        return [Ignored(clip(event, KIND))]  # mark, and anything newer
 
     def _handshake(self, data: dict[str, Any]) -> CallStarted:
         if self._call is not None:
@@ -87,8 +92,7 @@ class TelnyxAdapter:
         return self._call
 
     def _audio(self, data: dict[str, Any]) -> list[Event]:
-        if self._call is None:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media before start")
+        assert self._call is not None  # receive() checked
         return self._clock.audio(sub_object(data, "media", "media"), self._call.tracks, self._codec)
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:
