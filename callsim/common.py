@@ -150,13 +150,14 @@ async def stream_json(
     call_id: str,
     opening: list[dict[str, Any]],
     chunks: list[Chunk],
-    media: Callable[[Chunk, int], dict[str, Any]],
+    media: Callable[[Chunk, int], dict[str, Any] | bytes],
     closing: list[dict[str, Any]],
     options: StreamOptions = DEFAULT_OPTIONS,
     dtmf: Callable[[str, int], dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> CallResult:
-    """Send `opening`, then each chunk as `media(chunk, n)` (n counts every message sent) at its time, with
+    """Send `opening`, then each chunk as `media(chunk, n)` (n counts every message sent; a dict goes as a JSON
+    text message, bytes as a binary one) at its time, with
     `dtmf(digit, n)` for each of the options' key presses when it is due, then `closing`; end by closing or
     dropping the connection. Stops early if the recorder closes."""
     result = CallResult(call_id)
@@ -176,7 +177,8 @@ async def stream_json(
                     await ws.send(json.dumps(dtmf(digit, sent)))
                     result.dtmf.append(digit)
                 sent += 1
-                await ws.send(json.dumps(media(chunk, sent)))
+                frame = media(chunk, sent)
+                await ws.send(frame if isinstance(frame, bytes) else json.dumps(frame))
                 result.sent_bytes += len(chunk.payload)
             for message in closing:
                 sent += 1
