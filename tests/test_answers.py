@@ -73,6 +73,7 @@ def test_plivo_xml_streams_before_it_dials_so_the_call_stays_up_while_recorded()
         ({"TELNYX_PUBLIC_KEY": "not base64!"}, "TELNYX_PUBLIC_KEY"),
         ({"TELNYX_PUBLIC_KEY": "AAAA"}, "TELNYX_PUBLIC_KEY"),
         ({"ALLOW_UNSIGNED": "voxology,skype"}, "ALLOW_UNSIGNED"),
+        ({"MAX_CALL_SECONDS": "\u00b2"}, "MAX_CALL_SECONDS"),  # a digit to str.isdigit(), not to int()
     ],
 )
 def test_new_settings_are_validated(env: dict[str, str], named: str) -> None:

@@ -35,7 +35,8 @@ json_values = st.recursive(
 # typed but wrong: a value of each JSON type, where a field expects one of them (defects.md #14 found
 # mediaFormat:"x", tracks:5, timestamp:Infinity and media_format:[...]).
 wrong_types = st.sampled_from(
-    [None, True, 0, -1, 5, 10**30, 1.5, float("inf"), float("nan"), "", "x", "-3", "1e9", [], [1], ["x"], {}, {"a": 1}]
+    [None, True, 0, -1, 5, 10**30, 1.5, float("inf"), float("nan"), "", "x", "-3", "1e9", "\u00b2", "\uff18"]
+    + [[], [1], ["x"], {}, {"a": 1}]
 )
 values = json_values | wrong_types
 payloads = st.binary(max_size=200).map(lambda b: base64.b64encode(b).decode()) | st.text(max_size=20) | wrong_types
@@ -45,6 +46,7 @@ vonage_messages = st.fixed_dictionaries(
     {"event": st.sampled_from(["websocket:connected", "websocket:dtmf", "websocket:notify", "x"])},
     optional={
         "content-type": st.sampled_from(["audio/l16;rate=8000", "audio/l16;rate=16000", "audio/l16;rate=48000"])
+        | st.sampled_from(["audio/l16;rate=\u00b2", "audio/l16;rate=8000 "])
         | values,
         "uuid": st.text(max_size=40) | values,
         "digit": st.text(max_size=3) | values,

@@ -69,7 +69,7 @@ class Settings:
         if forward_to and not PHONE_NUMBER.match(forward_to):
             raise SettingsError(f"FORWARD_TO must be a phone number in E.164 form (+15550100), not {forward_to!r}")
         raw_max = env.get("MAX_CALL_SECONDS", "") or str(cls.max_call_seconds)
-        if not raw_max.isdigit() or not 1 <= int(raw_max) <= 7200:
+        if not (raw_max.isascii() and raw_max.isdigit()) or not 1 <= int(raw_max) <= 7200:
             raise SettingsError(f"MAX_CALL_SECONDS must be a whole number from 1 to 7200, not {raw_max!r}")
         telnyx_codec = env.get("TELNYX_CODEC", "") or cls.telnyx_codec
         if telnyx_codec not in TELNYX_CODECS:

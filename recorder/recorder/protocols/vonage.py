@@ -52,8 +52,9 @@ class VonageAdapter:
         content_type = data.get("content-type", "")
         if not isinstance(content_type, str):
             raise ProtocolError(CloseCode.INVALID_PAYLOAD, "content-type is not a string")
-        encoding, _, rate = content_type.replace(" ", "").lower().partition(";rate=")
-        codec_for(CODECS, encoding, int(rate) if rate.isdigit() and len(rate) < 6 else 0)
+        encoding, _, rate_text = content_type.replace(" ", "").lower().partition(";rate=")
+        rate = int(rate_text) if rate_text.isascii() and rate_text.isdigit() and len(rate_text) < 6 else 0
+        codec_for(CODECS, encoding, rate)
         call_id = required_str(data, "uuid", "websocket:connected")
         # Flattened NCCO headers: keep a bounded number of short values as metadata.
         headers = {
@@ -64,7 +65,7 @@ class VonageAdapter:
         self._call = CallStarted(
             provider=PROVIDER,
             call_id=call_id,
-            sample_rate=int(rate),
+            sample_rate=rate,
             tracks=(TRACK,),
             caller=headers.pop("from", ""),
             callee=headers.pop("to", ""),
