@@ -11,20 +11,14 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
-from . import twilio, vonage, voxology
+from . import vonage
 from .audio import AudioError, read_audio, track
-from .common import CallResult, Impairments
+from .common import CallResult, Impairments, StreamOptions
 from .progress import explain, find_in_bucket, find_recording, with_counter
+from .providers import PROVIDERS
 
-# provider -> (answer path, its two tracks' names)
-PROVIDERS = {
-    "vonage": ("/vonage/answer", ("mix",)),
-    "twilio": ("/twilio/answer", ("inbound", "outbound")),
-    "signalwire": ("/twilio/answer", ("inbound", "outbound")),
-    "voxology": ("/voxology/answer", ("caller", "transfer")),
-}
 DTMF_DIGITS = "0123456789*#ABCD"  # RFC 4733 section 3.2's sixteen DTMF events
-MULAW_RATE = 8000  # G.711 (Twilio, SignalWire's default, Voxology) is 8 kHz only
+G711_RATE = 8000  # G.711 (mu-law, A-law) is 8 kHz only
 
 
 def _dtmf(spec: str) -> tuple[float, str]:
@@ -75,13 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rate",
         type=int,
         choices=(8000, 16000, 24000),
-        help="SignalWire L16's rate (default 16000); Vonage's is the NCCO's, and mu-law is 8000",
+        help="SignalWire L16's rate (default 16000); Vonage's is the NCCO's, and G.711 is 8000",
     )
     parser.add_argument(
         "--encoding",
-        choices=("mulaw", "l16"),
-        default="mulaw",
-        help="Twilio/SignalWire media encoding (l16: SignalWire's codec L16@<rate>h)",
+        choices=("mulaw", "alaw", "l16"),
+        help="media encoding, where the provider offers a choice (default: the first it offers)",
     )
     parser.add_argument("--speed", type=_speed, default=1.0, help="times real time; 0 streams as fast as possible")
     parser.add_argument(
@@ -90,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="DIGIT@SECONDS",
-        help="send a DTMF digit (0-9 * # A-D) at that point of the audio",
+        help="send a DTMF digit (0-9 * # A-D) at that point of the audio (Vonage, Twilio, Telnyx, Plivo)",
     )
     parser.add_argument("--drop", type=_chunks, default=frozenset(), metavar="N,N", help="20 ms chunks never sent")
     parser.add_argument("--duplicate", type=_chunks, default=frozenset(), metavar="N,N", help="chunks sent twice")
@@ -99,6 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="send each chunk up to this much late")
     parser.add_argument("--no-stop", action="store_true", help="end without the stop / end_stream message")
+    parser.add_argument("--late-ms", type=int, default=0, help="the second track starts this much later")
     parser.add_argument(
         "--end",
         choices=("close", "drop"),
@@ -113,10 +107,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where the local stack stores recordings, to report the call's (default: $RECORDINGS_DIR or ./recordings)",
     )
     args = parser.parse_args(argv)
-    if args.rate and not (args.provider in ("twilio", "signalwire") and args.encoding == "l16"):
-        parser.error("--rate applies to --encoding l16 only: Vonage streams at the NCCO's rate, mu-law at 8000 Hz")
+    encodings = PROVIDERS[args.provider].encodings
+    args.encoding = args.encoding or encodings[0]
+    if args.encoding not in encodings:
+        parser.error(f"{args.provider} streams {' or '.join(encodings)}, not {args.encoding}")
+    if args.rate and not (args.provider != "vonage" and args.encoding == "l16"):
+        parser.error("--rate applies to --encoding l16 only: Vonage streams at the NCCO's rate, G.711 at 8000 Hz")
     try:
-        length_s = read_audio(args.wav).duration_s if args.wav else track(None, MULAW_RATE).duration_s
+        length_s = read_audio(args.wav).duration_s if args.wav else track(None, G711_RATE).duration_s
     except AudioError as error:
         parser.exit(2, f"error: {error}\n")
     late = [f"{digit}@{at:g}" for at, digit in args.dtmf if at > length_s]
@@ -128,7 +126,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def place(args: argparse.Namespace, answer_url: str) -> tuple[CallResult, float, int]:
     """The call, how many seconds of audio it sent (all tracks together), and on how many tracks."""
-    names = PROVIDERS[args.provider][1]
+    provider = PROVIDERS[args.provider]
     if args.provider == "vonage":
         # The stream's rate is the one the NCCO asks for (SAMPLE_RATE): the audio follows it, never the reverse.
         call_id = args.call_id or str(uuid.uuid4())
@@ -140,34 +138,20 @@ async def place(args: argparse.Namespace, answer_url: str) -> tuple[CallResult, 
             endpoint, caller, call_id=call_id, speed=args.speed, dtmf=tuple(args.dtmf), end=args.end
         )
         return result, result.sent_bytes / 2 / rate, 1
-    l16 = args.encoding == "l16" and args.provider != "voxology"
-    rate = (args.rate or 16000) if l16 else MULAW_RATE
-    tracks = {names[0]: track(args.wav, rate)}
-    if not args.one_track:
-        tracks[names[1]] = track(args.wav2, rate, "agent")
-    impairments = Impairments(args.drop, args.duplicate, args.reorder, args.jitter_ms)
-    if args.provider == "voxology":
-        result = await voxology.call(
-            answer_url,
-            tracks,
-            speed=args.speed,
-            impairments=impairments,
-            send_end=not args.no_stop,
-            end=args.end,
-            call_id=args.call_id,
-        )
-    else:
-        result = await twilio.call(
-            answer_url,
-            tracks,
-            encoding=args.encoding,
-            dialect=args.provider,
-            speed=args.speed,
-            impairments=impairments,
-            send_stop=not args.no_stop,
-            end=args.end,
-            call_id=args.call_id,
-        )
+    l16 = args.encoding == "l16"
+    rate = (args.rate or 16000) if l16 else G711_RATE
+    tracks = {provider.tracks[0]: track(args.wav, rate)}
+    if len(provider.tracks) > 1 and not args.one_track:
+        tracks[provider.tracks[1]] = track(args.wav2, rate, "agent")
+    options = StreamOptions(
+        speed=args.speed,
+        impairments=Impairments(args.drop, args.duplicate, args.reorder, args.jitter_ms, args.late_ms),
+        send_end=not args.no_stop,
+        end=args.end,
+        encoding=args.encoding,
+        dtmf=tuple(args.dtmf),
+    )
+    result = await provider.place(answer_url, tracks, options, args.call_id)
     return result, result.sent_bytes / (2 if l16 else 1) / rate, len(tracks)
 
 
@@ -180,7 +164,7 @@ def _l16_rate(content_type: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    answer_url = args.answer_url or args.function_url.rstrip("/") + PROVIDERS[args.provider][0]
+    answer_url = args.answer_url or args.function_url.rstrip("/") + PROVIDERS[args.provider].answer_path
     started = time.time()
     try:
         call = with_counter(place(args, answer_url), f"{args.provider} call", args.length_s, args.speed)

@@ -1,4 +1,10 @@
-"""What every simulated provider shares: the call's result, real-time pacing, and an impaired chunk schedule."""
+"""What every simulated provider shares: its options, the call's result, real-time pacing, an impaired chunk
+schedule, and the JSON streaming loop.
+
+Each provider module (vonage, twilio, voxology, telnyx, plivo) has the same two steps: `call(answer_url, ...)`
+fetches the answer document as the provider would and reads the stream's URL from it, then `stream(...)` plays
+the provider's side of the WebSocket. `callsim.providers.PROVIDERS` lists them for `python -m callsim`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,18 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+from urllib.request import Request, urlopen
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from .audio import FRAME_S
+from .audio import FRAME_S, Pcm
+
+End = Literal["close", "drop"]  # a close frame, or the connection just vanishes
+Encoding = Literal["mulaw", "alaw", "l16"]
 
 
 @dataclass
@@ -53,6 +63,7 @@ class Impairments:
     duplicate: frozenset[int] = frozenset()  # sent twice
     reorder: frozenset[int] = frozenset()  # sent just after the chunk that follows it
     jitter_ms: float = 0.0  # each chunk sent up to this much late
+    late_ms: int = 0  # every track after the first starts this much into the call (a leg that joins late)
     seed: int = 0
 
 
@@ -60,29 +71,64 @@ NO_IMPAIRMENTS = Impairments()
 
 
 @dataclass(frozen=True)
+class StreamOptions:
+    """How a simulated provider streams one call. Each option has this one name in every provider module."""
+
+    speed: float = 1.0  # times real time; 0 streams as fast as possible
+    impairments: Impairments = NO_IMPAIRMENTS
+    send_end: bool = True  # the provider's own end message (stop, end_stream), where its protocol has one
+    end: End = "close"
+    encoding: Encoding = "mulaw"  # where the provider offers a choice
+    dtmf: tuple[tuple[float, str], ...] = ()  # (seconds into the call, digit), where the stream carries DTMF
+
+
+DEFAULT_OPTIONS = StreamOptions()
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One simulated provider, for `python -m callsim`."""
+
+    answer_path: str  # on the answer function
+    tracks: tuple[str, ...]  # the names of the tracks it streams, the caller's first
+    encodings: tuple[Encoding, ...]  # what it can stream, the default first
+    place: Callable[[str, dict[str, Pcm], StreamOptions, str | None], Awaitable[CallResult]]
+
+
+@dataclass(frozen=True)
 class Chunk:
     track: str
-    index: int  # its place: index x 20 ms from the start of the stream
+    index: int  # its place in its track: index x 20 ms from the start of the track
     payload: bytes
     send_at: float  # seconds into the call, at speed 1
+    at_ms: int  # its place in the call: where its track starts, plus index x 20 ms
+
+
+def post_form(url: str, body: bytes, headers: dict[str, str] | None = None) -> str:
+    """POST a form-encoded webhook, as Twilio, Telnyx and Plivo do, and return the document it answers."""
+    request = Request(url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    with urlopen(request, timeout=10) as response:
+        return str(response.read().decode())
 
 
 def schedule(tracks: dict[str, list[bytes]], impairments: Impairments = NO_IMPAIRMENTS) -> list[Chunk]:
     rng = random.Random(impairments.seed)
     chunks = []
-    for track, payloads in tracks.items():
+    for n, (track, payloads) in enumerate(tracks.items()):
+        track_start_ms = impairments.late_ms if n else 0
         for index, payload in enumerate(payloads):
             if index in impairments.drop:
                 continue
-            at = (index + 1.5 if index in impairments.reorder else index) * FRAME_S
+            at_ms = track_start_ms + round(index * FRAME_S * 1000)
+            at = at_ms / 1000 + (1.5 * FRAME_S if index in impairments.reorder else 0.0)
             at += rng.uniform(0, impairments.jitter_ms / 1000)
-            chunks.append(Chunk(track, index, payload, at))
+            chunks.append(Chunk(track, index, payload, at, at_ms))
             if index in impairments.duplicate:
-                chunks.append(Chunk(track, index, payload, at + 0.002))
+                chunks.append(Chunk(track, index, payload, at + 0.002, at_ms))
     return sorted(chunks, key=lambda chunk: chunk.send_at)
 
 
-async def hang_up(ws: ClientConnection, result: CallResult, pacer: Pacer, end: str) -> None:
+async def hang_up(ws: ClientConnection, result: CallResult, pacer: Pacer, end: End) -> None:
     """End the call as `end` says: "close" (a close frame) or "drop" (the connection just vanishes)."""
     result.worst_send_lag_s = pacer.worst_lag_s
     result.hung_up_at = time.time()
@@ -104,16 +150,19 @@ async def stream_json(
     call_id: str,
     opening: list[dict[str, Any]],
     chunks: list[Chunk],
-    media: Callable[[Chunk, int], dict[str, Any]],
+    media: Callable[[Chunk, int], dict[str, Any] | bytes],
     closing: list[dict[str, Any]],
-    speed: float = 1.0,
-    end: str = "close",
+    options: StreamOptions = DEFAULT_OPTIONS,
+    dtmf: Callable[[str, int], dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> CallResult:
-    """Send `opening`, then each chunk as `media(chunk, n)` (n counts every message sent) at its time, then
-    `closing`; end by closing or dropping the connection. Stops early if the recorder closes."""
+    """Send `opening`, then each chunk as `media(chunk, n)` (n counts every message sent; a dict goes as a JSON
+    text message, bytes as a binary one) at its time, with
+    `dtmf(digit, n)` for each of the options' key presses when it is due, then `closing`; end by closing or
+    dropping the connection. Stops early if the recorder closes."""
     result = CallResult(call_id)
-    pacer = Pacer(speed)
+    pacer = Pacer(options.speed)
+    pending_dtmf = sorted(options.dtmf) if dtmf else []
     async with connect(uri, additional_headers=headers or {}, max_size=None, compression=None) as ws:
         try:
             sent = 0
@@ -122,13 +171,19 @@ async def stream_json(
                 await ws.send(json.dumps(message))
             for chunk in chunks:
                 await pacer.until(chunk.send_at)
+                while dtmf and pending_dtmf and pending_dtmf[0][0] <= chunk.send_at:
+                    sent += 1
+                    digit = pending_dtmf.pop(0)[1]
+                    await ws.send(json.dumps(dtmf(digit, sent)))
+                    result.dtmf.append(digit)
                 sent += 1
-                await ws.send(json.dumps(media(chunk, sent)))
+                frame = media(chunk, sent)
+                await ws.send(frame if isinstance(frame, bytes) else json.dumps(frame))
                 result.sent_bytes += len(chunk.payload)
             for message in closing:
                 sent += 1
                 await ws.send(json.dumps(message))
-            await hang_up(ws, result, pacer, end)
+            await hang_up(ws, result, pacer, options.end)
         except ConnectionClosed:
             pass
     result.close_code = recorder_close_code(ws)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.request import Request, urlopen
 
 from .audio import Pcm, to_ulaw
-from .common import NO_IMPAIRMENTS, CallResult, Chunk, Impairments, schedule, stream_json
+from .common import DEFAULT_OPTIONS, CallResult, Chunk, StreamOptions, schedule, stream_json
 
 APP_ID = "421f7113-df23-4fe6-ba05-6bb943bf9ce3"
 
@@ -34,11 +34,8 @@ def stream_action(flow: dict[str, Any]) -> dict[str, Any]:
 async def call(
     answer_url: str,
     tracks: dict[str, Pcm],
+    options: StreamOptions = DEFAULT_OPTIONS,
     *,
-    speed: float = 1.0,
-    impairments: Impairments = NO_IMPAIRMENTS,
-    send_end: bool = True,
-    end: str = "close",
     call_id: str | None = None,
     caller: str = "+17145551212",
     callee: str = "+19495551212",
@@ -47,30 +44,17 @@ async def call(
     call_id = call_id or f"{uuid.uuid4().int % 10**6}@{uuid.uuid4().int % 10**10}"
     flow = await asyncio.to_thread(fetch_call_flow, answer_url, call_id, caller, callee)
     params = stream_action(flow)
-    return await stream(
-        params,
-        tracks,
-        call_id=call_id,
-        caller=caller,
-        callee=callee,
-        speed=speed,
-        impairments=impairments,
-        send_end=send_end,
-        end=end,
-    )
+    return await stream(params, tracks, options, call_id=call_id, caller=caller, callee=callee)
 
 
 async def stream(
     params: dict[str, Any],
     tracks: dict[str, Pcm],
+    options: StreamOptions = DEFAULT_OPTIONS,
     *,
     call_id: str,
     caller: str = "+17145551212",
     callee: str = "+19495551212",
-    speed: float = 1.0,
-    impairments: Impairments = NO_IMPAIRMENTS,
-    send_end: bool = True,
-    end: str = "close",
 ) -> CallResult:
     """The seed's message sequence: init_stream, start_track per track, live_track chunks, stop_track, end_stream."""
     stream_id = uuid.uuid4().int % 10**9
@@ -139,9 +123,8 @@ async def stream(
         params["url"],
         call_id=call_id,
         opening=[init, *starts],
-        chunks=schedule(payloads, impairments),
+        chunks=schedule(payloads, options.impairments),
         media=media,
-        closing=[*stops, end_stream] if send_end else [],
-        speed=speed,
-        end=end,
+        closing=[*stops, end_stream] if options.send_end else [],
+        options=options,
     )

@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return "ok"
 
     @app.route("/ws/<provider>", websocket=True)
-    def stream(provider: str) -> str:
+    @app.route("/ws/<provider>/<token>", websocket=True)  # Telnyx and Plivo: the token is the url's last segment
+    def stream(provider: str, token: str | None = None) -> str:
         ws = request.environ.get("wsgi.websocket")
         if ws is None:
             abort(400, "this path takes WebSocket connections only")
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             ws.close(refusal.code, refusal.reason)
             return ""
         with calls.holding():
-            session = CallSession(adapter, settings, store, _presented_token(), calls.claim, spool_dir)
+            session = CallSession(adapter, settings, store, token or _presented_token(), calls.claim, spool_dir)
             reader = MessageReader(
                 ws, settings.read_batch_ms / 1000, settings.max_message_bytes, settings.max_text_bytes
             )

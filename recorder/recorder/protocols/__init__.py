@@ -1,60 +1,51 @@
 """Protocol adapters: one small, pure module per provider, turning messages into `events`.
 
 An adapter is a stateful object with `receive(message) -> list[Event]`, where `message` is a WebSocket text
-message (str) or binary message (bytes). It does no I/O and raises only `ProtocolError`.
+message (str) or binary message (bytes). It does no I/O and raises only `ProtocolError`. Every adapter has the
+same shape, so a new provider is a copy of one of them:
+
+- `receive` reads the message (`_fields.json_object`) and dispatches on its kind to the steps `_handshake`
+  (the message that names the call: returns `CallStarted`), `_audio`, `_dtmf` and `_end` (`CallEnded` with
+  a reason for the metadata); everything else is `Ignored`. A provider without one of these messages (Vonage has
+  no end message, Voxology sends DTMF by webhook) has no such step.
+- One state: `self._call: CallStarted | None`, set by `_handshake`. Before it, only the provider's own opening
+  messages are accepted (Twilio's and Telnyx's `connected`); anything else, audio or another provider's
+  protocol on this path, is 1002 at once.
+- The same fault gets the same answer, in `_fields.py`: a required field missing (a handshake without its
+  call id) is 1002, a field of the wrong type 1007; a DTMF message without a digit is ignored.
+- Audio is decoded by a table from the provider's encoding name and rate to a `_codecs.Codec`; anything else
+  is refused with 1003.
+- Positions: the provider's own clock (Twilio's ms timestamp), the running sample count (Vonage), or chunk
+  numbers placed by cumulative samples (`_placement.py`: Voxology, Telnyx, Plivo).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..closing import CloseCode, ProtocolError
 from ..events import Event
+from .plivo import PlivoAdapter
+from .telnyx import TelnyxAdapter
+from .twilio import TwilioAdapter
+from .vonage import VonageAdapter
+from .voxology import VoxologyAdapter
 
 
 class Adapter(Protocol):
     def receive(self, message: str | bytes) -> list[Event]: ...
 
 
-def json_object(text: str) -> dict[str, Any]:
-    """Parse a text message that must be a JSON object."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise ProtocolError(CloseCode.INVALID_PAYLOAD, "text message is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ProtocolError(CloseCode.INVALID_PAYLOAD, "text message is not a JSON object")
-    return data
-
-
-def echoed(parameters: object) -> tuple[str | None, str, str]:
-    """The token, caller and callee our answer document asked the provider to send back (Twilio's
-    customParameters, Voxology's stream_data)."""
-    fields = parameters if isinstance(parameters, dict) else {}
-    token = fields.get("token")
-    caller, callee = (str(fields.get(name, ""))[:64] for name in ("from", "to"))
-    return token if isinstance(token, str) else None, caller, callee
-
-
-def base64_payload(value: object, what: str) -> bytes:
-    try:
-        return base64.b64decode(value if isinstance(value, str | bytes) else "", validate=True)
-    except (binascii.Error, ValueError):
-        raise ProtocolError(CloseCode.INVALID_PAYLOAD, f"{what} is not valid base64") from None
+# The /ws/<provider> path segment -> the adapter for its stream.
+ADAPTERS: dict[str, Callable[[], Adapter]] = {
+    "vonage": VonageAdapter,
+    "twilio": TwilioAdapter,  # and SignalWire, whose <Stream> speaks the same messages
+    "voxology": VoxologyAdapter,
+    "telnyx": TelnyxAdapter,
+    "plivo": PlivoAdapter,
+}
 
 
 def adapter_for(provider: str) -> Adapter | None:
-    # Imported here so that each provider module stays independent of the registry.
-    from . import twilio, vonage, voxology
-
-    factories: dict[str, Callable[[], Adapter]] = {
-        "vonage": vonage.VonageAdapter,
-        "twilio": twilio.TwilioAdapter,  # and SignalWire, whose <Stream> speaks the same messages
-        "voxology": voxology.VoxologyAdapter,
-    }
-    factory = factories.get(provider)
+    factory = ADAPTERS.get(provider)
     return factory() if factory else None

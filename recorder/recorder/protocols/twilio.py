@@ -13,99 +13,96 @@ twilio.com/docs/voice/media-streams/websocket-messages; SignalWire's cXML <Strea
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from .. import g711
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallEnded, CallStarted, Dtmf, Event, Ignored
-from . import base64_payload, echoed, json_object
+from ..events import Audio, CallEnded, CallStarted, Event, Ignored
+from ._codecs import L16_LE, MULAW, Codec, CodecTable, codec_for
+from ._fields import (
+    KIND,
+    TRACK,
+    VALUE,
+    base64_payload,
+    clip,
+    echoed,
+    json_object,
+    key_press,
+    optional_object,
+    required_str,
+    sub_object,
+    whole_number,
+)
 
+PROVIDER = "twilio"  # and SignalWire, on the same /ws/twilio path
 TRACKS = ("inbound", "outbound")  # channel 0 (left) the caller, channel 1 (right) what the caller hears
-
-
-def _l16(payload: bytes) -> bytes:
-    return payload[: len(payload) // 2 * 2]
-
-
-# (encoding, sample rate) -> payload decoder to 16-bit little-endian PCM
-DECODERS: dict[tuple[str, int], Callable[[bytes], bytes]] = {
-    ("audio/x-mulaw", 8000): g711.ulaw_to_pcm16,
-    **{("audio/x-l16", rate): _l16 for rate in (8000, 16000, 24000)},
+CODECS: CodecTable = {
+    ("audio/x-mulaw", 8000): MULAW,
+    **{("audio/x-l16", rate): L16_LE for rate in (8000, 16000, 24000)},
 }
 
 
 class TwilioAdapter:
     def __init__(self) -> None:
-        self._decode: Callable[[bytes], bytes] | None = None
+        self._call: CallStarted | None = None
+        self._codec: Codec = MULAW
         self._samples_per_ms = 8
-        self._tracks: tuple[str, ...] = ()
 
     def receive(self, message: str | bytes) -> list[Event]:
-        if not isinstance(message, str):
-            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, "binary message on a Twilio/SignalWire stream")
-        data = json_object(message)
+        data = json_object(message, "Twilio/SignalWire")
         event = data.get("event")
-        if event == "media":
-            return self._media(data.get("media"))
         if event == "start":
-            return [self._start(data.get("start"))]
-        if event == "stop":
-            return [CallEnded("stop")]
+            return [self._handshake(data)]
+        if self._call is None:
+            if event == "connected":
+                return [Ignored("connected")]
+            # Another provider's protocol on this path (Vonage's websocket:connected, say) is refused at once.
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{clip(event, KIND)} before start")
+        if event == "media":
+            return self._audio(data)
         if event == "dtmf":
-            dtmf = data.get("dtmf") or {}
-            digit = dtmf.get("digit") if isinstance(dtmf, dict) else None
-            return [Dtmf(digit[:8])] if isinstance(digit, str) and digit else [Ignored("dtmf without a digit")]
-        return [Ignored(str(event)[:40])]  # connected, mark, and anything newer
+            return self._dtmf(data)
+        if event == "stop":
+            return self._end()
+        return [Ignored(clip(event, KIND))]  # mark, and anything newer
 
-    def _start(self, start: Any) -> CallStarted:
-        if self._decode is not None:
+    def _handshake(self, data: dict[str, Any]) -> CallStarted:
+        if self._call is not None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "a second start message")
-        if not isinstance(start, dict):
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "start message without a start object")
-        media_format = start.get("mediaFormat") or {}
-        encoding = str(media_format.get("encoding", "")).lower()
-        rate = _number(media_format.get("sampleRate", 8000), "mediaFormat.sampleRate")
-        decode = DECODERS.get((encoding, rate))
-        if decode is None:
-            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, f"unsupported media format {encoding[:30]!r} at {rate} Hz")
-        call_id = start.get("callSid")
-        if not isinstance(call_id, str) or not call_id:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "start message without a callSid")
+        start = sub_object(data, "start", "start")
+        media_format = optional_object(start, "mediaFormat", "start.mediaFormat")
+        rate = whole_number(media_format.get("sampleRate", 8000), "mediaFormat.sampleRate")
+        self._codec = codec_for(CODECS, media_format.get("encoding", ""), rate)
+        call_id = required_str(start, "callSid", "start message")
         declared = start.get("tracks") or list(TRACKS)
-        self._tracks = tuple(track for track in TRACKS if track in declared) or TRACKS
-        self._decode, self._samples_per_ms = decode, rate // 1000
+        if not isinstance(declared, list):
+            raise ProtocolError(CloseCode.INVALID_PAYLOAD, "start.tracks is not a list")
+        self._samples_per_ms = rate // 1000
         token, caller, callee = echoed(start.get("customParameters"))
-        return CallStarted(
-            provider="twilio",
+        self._call = CallStarted(
+            provider=PROVIDER,
             call_id=call_id,
             sample_rate=rate,
-            tracks=self._tracks,
+            tracks=tuple(track for track in TRACKS if track in declared) or TRACKS,
             token=token,
             caller=caller,
             callee=callee,
-            extra={"stream_sid": str(start.get("streamSid", ""))[:64]},
+            extra={"stream_sid": clip(start.get("streamSid", ""), VALUE)},
         )
+        return self._call
 
-    def _media(self, media: Any) -> list[Event]:
-        if self._decode is None:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media before start")
-        if not isinstance(media, dict):
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media message without a media object")
+    def _audio(self, data: dict[str, Any]) -> list[Event]:
+        assert self._call is not None  # receive() checked
+        media = sub_object(data, "media", "media")
         track = media.get("track", "inbound")
-        if track not in self._tracks:
-            return [Ignored(f"media on undeclared track {str(track)[:20]}")]
+        if track not in self._call.tracks:
+            return [Ignored(f"media on undeclared track {clip(track, TRACK)}")]
         payload = base64_payload(media.get("payload"), "media payload")
-        timestamp = _number(media.get("timestamp"), "media.timestamp")
-        return [Audio(track, timestamp * self._samples_per_ms, self._decode(payload))]
+        timestamp = whole_number(media.get("timestamp"), "media.timestamp")
+        return [Audio(track, timestamp * self._samples_per_ms, self._codec.decode(payload))]
 
+    def _dtmf(self, data: dict[str, Any]) -> list[Event]:
+        dtmf = data.get("dtmf")
+        return key_press(dtmf.get("digit") if isinstance(dtmf, dict) else None)
 
-def _number(value: Any, name: str) -> int:
-    """Twilio sends numbers as strings; SignalWire sometimes as numbers."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{name} is not a number") from None
-    if number < 0:
-        raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{name} is negative")
-    return number
+    def _end(self) -> list[Event]:
+        return [CallEnded("stop")]

@@ -10,70 +10,72 @@
 
 from __future__ import annotations
 
-from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallStarted, Dtmf, Event, Ignored
-from . import json_object
+from typing import Any
 
+from ..closing import CloseCode, ProtocolError
+from ..events import Audio, CallStarted, Event, Ignored
+from ._codecs import L16_LE, CodecTable, codec_for
+from ._fields import HEADER, KIND, clip, json_object, key_press, required_str
+
+PROVIDER = "vonage"
 # The NCCO's `content-type` values (Voice API NCCO reference, connect > websocket endpoint).
-SAMPLE_RATES = {f"audio/l16;rate={rate}": rate for rate in (8000, 16000, 24000)}
+CODECS: CodecTable = {("audio/l16", rate): L16_LE for rate in (8000, 16000, 24000)}
 TRACK = "mix"  # Vonage sends one mono mix of everything the socket's participant hears
-_HANDSHAKE_FIELDS = {"event", "content-type"}
+_HANDSHAKE_FIELDS = {"event", "content-type", "uuid"}
+MAX_HEADERS = 20
 
 
 class VonageAdapter:
     def __init__(self) -> None:
-        self._started = False
+        self._call: CallStarted | None = None
         self._position = 0  # samples received so far: Vonage's stream has no timestamps of its own
         self._carry = b""
 
     def receive(self, message: str | bytes) -> list[Event]:
-        if isinstance(message, str):
-            return self._text(message)
-        if not self._started:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "audio before websocket:connected")
-        return self._audio(bytes(message))
-
-    def _text(self, text: str) -> list[Event]:
-        data = json_object(text)
+        if not isinstance(message, str):
+            return self._audio(bytes(message))
+        data = json_object(message, "Vonage")
         event = data.get("event")
-        if not self._started:
-            if event != "websocket:connected":
-                raise ProtocolError(
-                    CloseCode.PROTOCOL_ERROR, f"first message is {str(event)[:40]!r}, not websocket:connected"
-                )
+        if event == "websocket:connected":
             return [self._handshake(data)]
+        if self._call is None:
+            raise ProtocolError(
+                CloseCode.PROTOCOL_ERROR, f"first message is {clip(event, KIND)!r}, not websocket:connected"
+            )
         if event == "websocket:dtmf":
-            digit = data.get("digit")
-            if not isinstance(digit, str) or not digit:
-                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "websocket:dtmf without a digit")
-            duration = data.get("duration")
-            return [Dtmf(digit[:8], duration if isinstance(duration, int) else None)]
-        return [Ignored(str(event)[:40])]
+            return self._dtmf(data)
+        return [Ignored(clip(event, KIND))]
 
-    def _handshake(self, data: dict[str, object]) -> CallStarted:
-        content_type = str(data.get("content-type", "")).replace(" ", "").lower()
-        rate = SAMPLE_RATES.get(content_type)
-        if rate is None:
-            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, f"unsupported content-type {content_type[:40]!r}")
-        uuid = data.get("uuid")
-        if not isinstance(uuid, str) or not uuid:
-            raise ProtocolError(CloseCode.POLICY_VIOLATION, "websocket:connected carries no call uuid")
+    def _handshake(self, data: dict[str, Any]) -> CallStarted:
+        if self._call is not None:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "a second websocket:connected")
+        content_type = data.get("content-type", "")
+        if not isinstance(content_type, str):
+            raise ProtocolError(CloseCode.INVALID_PAYLOAD, "content-type is not a string")
+        encoding, _, rate_text = content_type.replace(" ", "").lower().partition(";rate=")
+        rate = int(rate_text) if rate_text.isascii() and rate_text.isdigit() and len(rate_text) < 6 else 0
+        codec_for(CODECS, encoding, rate)
+        call_id = required_str(data, "uuid", "websocket:connected")
         # Flattened NCCO headers: keep a bounded number of short values as metadata.
         headers = {
-            str(key)[:40]: str(value)[:200] for key, value in list(data.items())[:20] if key not in _HANDSHAKE_FIELDS
+            clip(key, KIND): clip(value, HEADER)
+            for key, value in list(data.items())[:MAX_HEADERS]
+            if key not in _HANDSHAKE_FIELDS
         }
-        self._started = True
-        return CallStarted(
-            provider="vonage",
-            call_id=uuid,
+        self._call = CallStarted(
+            provider=PROVIDER,
+            call_id=call_id,
             sample_rate=rate,
             tracks=(TRACK,),
             caller=headers.pop("from", ""),
             callee=headers.pop("to", ""),
-            extra={key: value for key, value in headers.items() if key != "uuid"},
+            extra=headers,
         )
+        return self._call
 
     def _audio(self, data: bytes) -> list[Event]:
+        if self._call is None:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "audio before websocket:connected")
         if self._carry:
             data = self._carry + data
             self._carry = b""
@@ -85,3 +87,8 @@ class VonageAdapter:
         position = self._position
         self._position += len(data) // 2
         return [Audio(TRACK, position, data)]
+
+    def _dtmf(self, data: dict[str, Any]) -> list[Event]:
+        duration = data.get("duration")
+        duration_ms = duration if isinstance(duration, int) and not isinstance(duration, bool) else None
+        return key_press(data.get("digit"), duration_ms, kind="websocket:dtmf")

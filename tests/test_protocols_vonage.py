@@ -66,6 +66,8 @@ def test_dtmf_and_other_events() -> None:
     adapter = started()
     assert adapter.receive('{"event":"websocket:dtmf","digit":"5","duration":260}') == [Dtmf("5", 260)]
     assert adapter.receive('{"event":"websocket:notify","payload":{}}') == [Ignored("websocket:notify")]
+    # The policy of every adapter (protocols/__init__.py): a key press without a digit is skipped, not fatal.
+    assert adapter.receive('{"event":"websocket:dtmf"}') == [Ignored("websocket:dtmf without a digit")]
 
 
 @pytest.mark.parametrize(
@@ -76,8 +78,15 @@ def test_dtmf_and_other_events() -> None:
         (["not json"], 1007, "not valid JSON"),
         (["[1, 2]"], 1007, "not a JSON object"),
         (['{"event":"websocket:connected","content-type":"audio/l16;rate=44100","uuid":"u"}'], 1003, "44100"),
-        (['{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}'], 1008, "no call uuid"),
-        ([CONNECTED, '{"event":"websocket:dtmf"}'], 1002, "without a digit"),
+        (['{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}'], 1002, "without uuid"),
+        (['{"event":"websocket:connected","content-type":"audio/l16;rate=16000","uuid":7}'], 1007, "not a string"),
+        ([CONNECTED, CONNECTED], 1002, "second websocket:connected"),
+        # int() refuses digits that str.isdigit() accepts, such as a superscript two.
+        (
+            ['{"event":"websocket:connected","content-type":"audio/l16;rate=\u00b2","uuid":"u"}'],
+            1003,
+            "unsupported media format",
+        ),
     ],
 )
 def test_bad_input_is_one_protocol_error_with_a_close_code(messages: list[str | bytes], code: int, says: str) -> None:
