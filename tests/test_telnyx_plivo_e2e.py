@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.g711_reference import decode, decode_alaw
-from support.stack import Stack, run, running_stack, wait_for
+from support.stack import BUCKET, Stack, run, running_stack, wait_for
 
 from answerer.signatures import plivo_signature
 from callsim import plivo, telnyx
@@ -241,11 +241,17 @@ def test_a_signed_plivo_call_is_recorded(signed_stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("provider", ["telnyx", "plivo"])
-def test_make_call_places_a_recorded_call(gcs_stack: Stack, provider: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """`make call ARGS="--provider telnyx"` (and plivo), through the simulator's registry."""
+def test_make_call_places_a_recorded_call(
+    gcs_stack: Stack, provider: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make call ARGS="--provider telnyx"` (and plivo), through the simulator's registry, reporting the object."""
+    assert gcs_stack.gcs is not None
+    monkeypatch.setenv("RECORDINGS_BUCKET", BUCKET)  # as `make run` with a bucket: make call reports the object
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_stack.gcs.url)
     function_url = f"http://127.0.0.1:{gcs_stack.function_ports[8000]}"
     call_id = f"make-call-{provider}"
     argv = ["--provider", provider, "--function-url", function_url, "--speed", "0", "--late-ms", "200"]
     assert main([*argv, "--drop", "3", "--call-id", call_id, "--end", "drop"]) == 0
-    assert f"{provider} call {call_id}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{provider} call {call_id}" in out and f"gs://{BUCKET}/" in out
     assert_both_tracks(gcs_stack, call_id, mulaw, Impairments(drop=frozenset({3}), late_ms=200))
