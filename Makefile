@@ -54,21 +54,23 @@ help:
 $(STAMP): requirements-dev.txt recorder/requirements.txt functions/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON) is older)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@echo "Setting up $(VENV) from the pinned requirements (first run, or they changed): a minute or more..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@echo "$(VENV) is ready."
 	@touch $@
 
 venv: $(STAMP)
 
 run: venv
-	$(BIN)/python devstack.py run
+	@$(BIN)/python -m devstack run
 
 demo: venv
-	$(BIN)/python devstack.py demo
+	@$(BIN)/python -m devstack demo
 
 call: venv
-	$(BIN)/python -m callsim $(ARGS)
+	@$(BIN)/python -m callsim $(ARGS)
 
 # checkov gets a virtualenv of its own: it pins packaging<24, which pytest cannot use.
 $(CHECKOV_STAMP):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.request import Request, urlopen
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -103,6 +104,13 @@ class Chunk:
     at_ms: int  # its place in the call: where its track starts, plus index x 20 ms
 
 
+def post_form(url: str, body: bytes, headers: dict[str, str] | None = None) -> str:
+    """POST a form-encoded webhook, as Twilio, Telnyx and Plivo do, and return the document it answers."""
+    request = Request(url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    with urlopen(request, timeout=10) as response:
+        return str(response.read().decode())
+
+
 def schedule(tracks: dict[str, list[bytes]], impairments: Impairments = NO_IMPAIRMENTS) -> list[Chunk]:
     rng = random.Random(impairments.seed)
     chunks = []
@@ -142,13 +150,14 @@ async def stream_json(
     call_id: str,
     opening: list[dict[str, Any]],
     chunks: list[Chunk],
-    media: Callable[[Chunk, int], dict[str, Any]],
+    media: Callable[[Chunk, int], dict[str, Any] | bytes],
     closing: list[dict[str, Any]],
     options: StreamOptions = DEFAULT_OPTIONS,
     dtmf: Callable[[str, int], dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> CallResult:
-    """Send `opening`, then each chunk as `media(chunk, n)` (n counts every message sent) at its time, with
+    """Send `opening`, then each chunk as `media(chunk, n)` (n counts every message sent; a dict goes as a JSON
+    text message, bytes as a binary one) at its time, with
     `dtmf(digit, n)` for each of the options' key presses when it is due, then `closing`; end by closing or
     dropping the connection. Stops early if the recorder closes."""
     result = CallResult(call_id)
@@ -168,7 +177,8 @@ async def stream_json(
                     await ws.send(json.dumps(dtmf(digit, sent)))
                     result.dtmf.append(digit)
                 sent += 1
-                await ws.send(json.dumps(media(chunk, sent)))
+                frame = media(chunk, sent)
+                await ws.send(frame if isinstance(frame, bytes) else json.dumps(frame))
                 result.sent_bytes += len(chunk.payload)
             for message in closing:
                 sent += 1

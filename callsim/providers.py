@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 
-from . import asterisk, audiohook, jambonz, twilio, vonage, voxology
+from . import asterisk, audiohook, jambonz, plivo, telnyx, twilio, vonage, voxology
 from .audio import Pcm
 from .common import CallResult, Provider, StreamOptions
 
@@ -52,6 +52,9 @@ PROVIDERS: dict[str, Provider] = {
     "twilio": Provider("/twilio/answer", ("inbound", "outbound"), ("mulaw",), _twilio),
     "signalwire": Provider("/twilio/answer", ("inbound", "outbound"), ("mulaw", "l16"), _signalwire),
     "voxology": Provider("/voxology/answer", ("caller", "transfer"), ("mulaw",), _voxology),
+    # Telnyx streams the codec its TeXML asks for (the function's TELNYX_CODEC): mu-law or A-law, 8 kHz.
+    "telnyx": Provider("/telnyx/answer", ("inbound", "outbound"), ("mulaw", "alaw"), telnyx.place),
+    "plivo": Provider("/plivo/answer", ("inbound", "outbound"), ("mulaw",), plivo.place),
     "jambonz": Provider("/jambonz/answer", ("caller", "callee"), ("l16",), _jambonz),
 }
 # Systems that dial the recorder itself with the credentials it is configured with: no answer document, so their

@@ -8,10 +8,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Any, Literal
 from urllib.parse import urlencode
-from urllib.request import urlopen
 
 from .audio import Pcm, to_ulaw
-from .common import DEFAULT_OPTIONS, CallResult, Chunk, Encoding, StreamOptions, schedule, stream_json
+from .common import DEFAULT_OPTIONS, CallResult, Chunk, Encoding, StreamOptions, post_form, schedule, stream_json
 
 # --encoding -> the name Twilio/SignalWire puts in start.mediaFormat.encoding
 MEDIA_FORMATS: dict[Encoding, str] = {"mulaw": "audio/x-mulaw", "l16": "audio/x-L16"}
@@ -20,8 +19,7 @@ Dialect = Literal["twilio", "signalwire"]
 
 def fetch_twiml(answer_url: str, call_id: str, caller: str, callee: str) -> str:
     form = urlencode({"CallSid": call_id, "AccountSid": "AC" + "0" * 32, "From": caller, "To": callee}).encode()
-    with urlopen(answer_url, data=form, timeout=10) as response:
-        return str(response.read().decode())
+    return post_form(answer_url, form)
 
 
 def stream_verb(twiml: str) -> tuple[str, dict[str, str], dict[str, str]]:

@@ -9,11 +9,8 @@ from typing import Any
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
-
-from .audio import FRAME_S, Pcm
-from .common import CallResult, End, Pacer, StreamOptions, hang_up, recorder_close_code
+from .audio import Pcm
+from .common import CallResult, End, StreamOptions, schedule, stream_json
 
 
 def fetch_ncco(answer_url: str, call_id: str, caller: str, callee: str) -> list[dict[str, Any]]:
@@ -68,30 +65,23 @@ async def stream(
         raise ValueError(f"the NCCO asks for {content_type}; the WAV is {audio.sample_rate} Hz")
     auth = endpoint.get("authorization") or {}
     headers = {"Authorization": auth["value"]} if auth.get("type") == "custom" else {}
-    result = CallResult(call_id)
-    pending_dtmf = sorted(dtmf)
-    async with connect(endpoint["uri"], additional_headers=headers, max_size=None, compression=None) as ws:
-        try:
-            await ws.send(
-                json.dumps(
-                    {"event": "websocket:connected", "content-type": content_type, **endpoint.get("headers", {})}
-                )
-            )
-            pacer = Pacer(speed)
-            for index, frame in enumerate(audio.frames()):
-                at = index * FRAME_S
-                await pacer.until(at)
-                while pending_dtmf and pending_dtmf[0][0] <= at:
-                    digit = pending_dtmf.pop(0)[1]
-                    await ws.send(json.dumps({"event": "websocket:dtmf", "digit": digit, "duration": 260}))
-                    result.dtmf.append(digit)
-                await ws.send(frame)
-                result.sent_bytes += len(frame)
-            await hang_up(ws, result, pacer, end)
-        except ConnectionClosed:
-            pass
-    result.close_code = recorder_close_code(ws)
-    return result
+    connected = {"event": "websocket:connected", "content-type": content_type, **endpoint.get("headers", {})}
+
+    def dtmf_event(digit: str, n: int) -> dict[str, Any]:
+        return {"event": "websocket:dtmf", "digit": digit, "duration": 260}
+
+    # Vonage's stream is one ordered TCP stream of raw frames: no impairments to simulate.
+    return await stream_json(
+        endpoint["uri"],
+        call_id=call_id,
+        opening=[connected],
+        chunks=schedule({"mix": audio.frames()}),
+        media=lambda chunk, n: chunk.payload,
+        dtmf=dtmf_event,
+        closing=[],
+        options=StreamOptions(speed=speed, end=end, dtmf=dtmf),
+        headers=headers,
+    )
 
 
 async def place(answer_url: str, tracks: dict[str, Pcm], options: StreamOptions, call_id: str | None) -> CallResult:

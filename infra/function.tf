@@ -50,6 +50,8 @@ resource "google_cloudfunctions2_function" "webhook" {
       GREETING         = var.greeting
       FORWARD_TO       = var.forward_to
       MAX_CALL_SECONDS = tostring(var.max_call_seconds)
+      TELNYX_CODEC     = var.telnyx_codec
+      ALLOW_UNSIGNED   = join(",", var.allow_unsigned)
     }
 
     secret_environment_variables {

@@ -1,5 +1,5 @@
 output "vonage_answer_url" {
-  description = "Vonage application > Voice > Answer URL (HTTP GET or POST)."
+  description = "Vonage application > Voice > Answer URL (HTTP POST; GET only while no vonage_signature_secret is set)."
   value       = "${local.function_url}/vonage/answer"
 }
 

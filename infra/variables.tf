@@ -102,6 +102,28 @@ variable "forward_to" {
   }
 }
 
+variable "telnyx_codec" {
+  description = "What the TeXML <Stream codec> asks Telnyx to stream: PCMU (mu-law) or PCMA (A-law)."
+  type        = string
+  default     = "PCMU"
+
+  validation {
+    condition     = contains(["PCMU", "PCMA"], var.telnyx_codec)
+    error_message = "telnyx_codec must be PCMU or PCMA."
+  }
+}
+
+variable "allow_unsigned" {
+  description = "Providers whose answer webhooks are answered unsigned while another provider's signing key is set (Voxology signs none)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.allow_unsigned : contains(["vonage", "twilio", "voxology", "telnyx", "plivo", "jambonz"], p)])
+    error_message = "allow_unsigned may name vonage, twilio, voxology, telnyx, plivo and jambonz."
+  }
+}
+
 variable "max_call_seconds" {
   description = "Longest call to record. Cloud Run holds a WebSocket for at most 3600 s; the recorder must end the call (and store it) inside that request, so at most 3540."
   type        = number

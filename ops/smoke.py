@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 from google.cloud import storage
 
-from callsim.__main__ import PROVIDERS, place
 from callsim.__main__ import parse_args as simulator_args
+from callsim.__main__ import place
+from callsim.providers import PROVIDERS
 from ops.recordings import Recording, client_or_exit, find
 
 
@@ -46,9 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def call(provider: str, function_url: str, speed: float) -> str:
     """One simulated call; its call id. Raises if the function or the recorder refused it."""
-    result, _ = asyncio.run(
-        place(simulator_args(["--provider", provider, "--function-url", function_url, "--speed", str(speed)]))
-    )
+    args = simulator_args(["--provider", provider, "--function-url", function_url, "--speed", str(speed)])
+    result, _, _ = asyncio.run(place(args, function_url.rstrip("/") + PROVIDERS[provider].answer_path))
     if result.close_code not in (None, 1000):
         raise RuntimeError(f"the recorder closed the stream with {result.close_code} (its log says why)")
     return str(result.call_id)

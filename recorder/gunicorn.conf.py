@@ -5,7 +5,7 @@ gunicorn --config gunicorn.conf.py 'recorder.app:create_app()'    (from recorder
 
 import os
 
-# Cloud Run sets PORT; locally devstack.py sets HOST=127.0.0.1 and PORT=RECORDER_PORT.
+# Cloud Run sets PORT; locally devstack sets HOST=127.0.0.1 and PORT=RECORDER_PORT.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 # gevent-websocket's worker, plus a graceful drain on SIGTERM (recorder/recorder/worker.py): each call's
 # WebSocket is a greenlet, so one process holds hundreds of calls.
@@ -18,3 +18,15 @@ graceful_timeout = int(os.environ.get("GRACE_PERIOD_S", "8")) + 1
 # gunicorn 27 opens a control socket under ~/.gunicorn; a read-only, non-root container has no use for it.
 control_socket_disable = True
 accesslog = None  # the app logs one JSON line per call instead
+
+
+def on_starting(server):
+    """A bad setting is one log line naming it and exit 1, in the master, before any worker boots (in a worker
+    it would be a traceback per boot attempt, then gunicorn's own "Worker failed to boot")."""
+    from recorder.settings import Settings, SettingsError
+
+    try:
+        Settings.from_env()
+    except SettingsError as problem:
+        server.log.error("%s", problem)
+        raise SystemExit(1) from None

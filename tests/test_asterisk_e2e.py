@@ -8,8 +8,8 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from conftest import Stack, run, running_stack, wait_for
-from g711_reference import decode
+from support.g711_reference import decode
+from support.stack import Stack, run, running_stack, wait_for
 from test_protocols_asterisk import alaw_decode
 
 from callsim import asterisk

@@ -7,8 +7,8 @@ import array
 from collections.abc import Iterator
 
 import pytest
-from conftest import Stack, running_stack, wait_for
-from g711_reference import decode
+from support.g711_reference import decode
+from support.stack import Stack, running_stack, wait_for
 
 from callsim import audiohook
 from callsim.audio import FRAME_S, Pcm, read_wav, sample, to_ulaw

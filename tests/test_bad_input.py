@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Stack, count_logged, run, running_stack, wait_for
-from rawws import RawClient
+from support.rawws import RawClient
+from support.stack import Stack, count_logged, run, running_stack, wait_for
 
 from callsim import twilio, vonage
 from callsim.audio import read_wav, sample

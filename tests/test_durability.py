@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import BUCKET, Stack, count_logged, run, running_stack, wait_for
+from support.stack import BUCKET, Stack, count_logged, run, running_stack, wait_for
 
 from callsim import vonage
 from callsim.audio import Pcm, read_wav, sample

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from conftest import BUCKET, count_logged, run, running_stack, wait_for
-from rawws import RawClient
+from support.rawws import RawClient
+from support.stack import BUCKET, count_logged, run, running_stack, wait_for
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import hcl2
 import pytest
-from conftest import free_port, run, wait_for
+from support.stack import run, wait_for
 
 import devstack
 from callsim import vonage
 from callsim.audio import read_wav, sample
+from devstack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"

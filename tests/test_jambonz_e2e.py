@@ -7,7 +7,7 @@ import array
 import json
 
 import pytest
-from conftest import Stack, run, wait_for
+from support.stack import Stack, run, wait_for
 from websockets.asyncio.client import connect
 
 from callsim import jambonz

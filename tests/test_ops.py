@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUCKET, Stack, running_stack
+from support.stack import BUCKET, Stack, running_stack
 
 from callsim.__main__ import PROVIDERS
 from callsim.audio import read_wav, sample

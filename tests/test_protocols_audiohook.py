@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from g711_reference import decode
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.g711_reference import decode
 from test_properties import json_values
 
 from callsim.audiohook import signature_headers

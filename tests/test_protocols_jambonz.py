@@ -168,4 +168,4 @@ metadata = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(sequence=st.lists(metadata | st.binary(max_size=64) | st.text(max_size=20), max_size=20))
 def test_whatever_arrives_the_adapter_returns_events_or_raises_protocol_error(sequence: list[str | bytes]) -> None:
-    check(JambonzAdapter(), sequence)
+    check(JambonzAdapter, [json.dumps(METADATA)], sequence)

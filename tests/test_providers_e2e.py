@@ -5,10 +5,12 @@ from __future__ import annotations
 import array
 import asyncio
 import json
+import time
 
 import pytest
-from conftest import Stack, run, wait_for
-from g711_reference import decode
+from support.g711_reference import decode
+from support.rawws import RawClient
+from support.stack import Stack, run, wait_for
 from websockets.asyncio.client import connect
 
 from callsim import twilio, voxology
@@ -155,3 +157,14 @@ def test_a_connection_that_never_identifies_its_call_is_closed_with_1008(gcs_sta
 
     assert run(silent()) == 1008
     assert any("no authorised call handshake within 2 s" in e["message"] for e in gcs_stack.logs())
+
+
+@pytest.mark.parametrize("path", ["/ws/twilio", "/ws/telnyx/x", "/ws/plivo/x"])
+def test_another_providers_protocol_is_refused_at_once(gcs_stack: Stack, path: str) -> None:
+    """Vonage's websocket:connected on a Twilio-style path closes with 1002 at once, not at the handshake timeout."""
+    client = RawClient(gcs_stack.recorder_port, path)
+    started = time.monotonic()
+    client.text(json.dumps({"event": "websocket:connected", "content-type": "audio/l16;rate=16000", "uuid": "u"}))
+    assert client.close_code() == 1002
+    assert time.monotonic() - started < 1.5  # the handshake timeout is 2 s on this stack
+    client.close()

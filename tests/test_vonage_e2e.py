@@ -7,7 +7,7 @@ import json
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
-from conftest import Stack, run, wait_for
+from support.stack import Stack, run, wait_for
 
 from answerer.tokens import issue_token
 from callsim import vonage

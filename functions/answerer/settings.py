@@ -10,10 +10,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .answers import TELNYX_CODECS
+from .signatures import telnyx_public_key
+
 MIN_SECRET_LENGTH = 32  # HS256 keys shorter than the hash are weak (RFC 7518 section 3.2)
 SAMPLE_RATES = (8000, 16000, 24000)  # what Vonage's audio/l16 content-type offers
 DEFAULT_GREETING = "This call is recorded."
 PHONE_NUMBER = re.compile(r"^\+?[0-9]{3,15}$")  # E.164, with or without the +
+ANSWER_PROVIDERS = ("vonage", "twilio", "voxology", "telnyx", "plivo", "jambonz")  # each has a /<provider>/answer route
 
 
 class SettingsError(ValueError):
@@ -32,8 +36,23 @@ class Settings:
     vonage_signature_secret: str = ""
     twilio_auth_token: str = ""
     signalwire_signing_key: str = ""
-    telnyx_public_key: str = ""
+    telnyx_public_key: str = ""  # base64 Ed25519 public key
     plivo_auth_token: str = ""
+    telnyx_codec: str = "PCMU"  # what the TeXML <Stream> asks Telnyx to send: PCMU or PCMA
+    # With any signing key set, answer routes that cannot verify their caller refuse (401), except these.
+    allow_unsigned: frozenset[str] = frozenset()
+
+    @property
+    def signing(self) -> bool:
+        """Whether any provider's webhooks are checked: then every answer route must verify its caller."""
+        keys = (
+            self.vonage_signature_secret,
+            self.twilio_auth_token,
+            self.signalwire_signing_key,
+            self.telnyx_public_key,
+            self.plivo_auth_token,
+        )
+        return any(keys)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -50,8 +69,21 @@ class Settings:
         if forward_to and not PHONE_NUMBER.match(forward_to):
             raise SettingsError(f"FORWARD_TO must be a phone number in E.164 form (+15550100), not {forward_to!r}")
         raw_max = env.get("MAX_CALL_SECONDS", "") or str(cls.max_call_seconds)
-        if not raw_max.isdigit() or not 1 <= int(raw_max) <= 7200:
+        if not (raw_max.isascii() and raw_max.isdigit()) or not 1 <= int(raw_max) <= 7200:
             raise SettingsError(f"MAX_CALL_SECONDS must be a whole number from 1 to 7200, not {raw_max!r}")
+        telnyx_codec = env.get("TELNYX_CODEC", "") or cls.telnyx_codec
+        if telnyx_codec not in TELNYX_CODECS:
+            raise SettingsError(f"TELNYX_CODEC must be one of {', '.join(TELNYX_CODECS)}, not {telnyx_codec!r}")
+        telnyx_key = env.get("TELNYX_PUBLIC_KEY", "").strip()
+        if telnyx_key:
+            try:
+                telnyx_public_key(telnyx_key)
+            except ValueError as error:
+                raise SettingsError(f"TELNYX_PUBLIC_KEY is {error}") from None
+        allow_unsigned = frozenset(name.strip() for name in env.get("ALLOW_UNSIGNED", "").split(",") if name.strip())
+        unknown = sorted(allow_unsigned - set(ANSWER_PROVIDERS))
+        if unknown:
+            raise SettingsError(f"ALLOW_UNSIGNED names providers from {', '.join(ANSWER_PROVIDERS)}, not {unknown}")
         return cls(
             recorder_url=recorder_url,
             secret=secret,
@@ -62,6 +94,8 @@ class Settings:
             vonage_signature_secret=env.get("VONAGE_SIGNATURE_SECRET", ""),
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
             signalwire_signing_key=env.get("SIGNALWIRE_SIGNING_KEY", ""),
-            telnyx_public_key=env.get("TELNYX_PUBLIC_KEY", ""),
+            telnyx_public_key=telnyx_key,
             plivo_auth_token=env.get("PLIVO_AUTH_TOKEN", ""),
+            telnyx_codec=telnyx_codec,
+            allow_unsigned=allow_unsigned,
         )

@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return "ok"
 
     @app.route("/ws/<provider>", websocket=True)
-    @app.route("/ws/<provider>/<token>", websocket=True)  # jambonz's listen url carries the token in its path
-    def stream(provider: str, token: str = "") -> str:
+    @app.route("/ws/<provider>/<token>", websocket=True)  # Telnyx, Plivo, jambonz: the token is the url's last segment
+    def stream(provider: str, token: str | None = None) -> str:
         ws = request.environ.get("wsgi.websocket")
         if ws is None:
             abort(400, "this path takes WebSocket connections only")

@@ -8,7 +8,9 @@ same shape, so a new provider is a copy of one of them:
   (the message that names the call: returns `CallStarted`), `_audio`, `_dtmf` and `_end` (`CallEnded` with
   a reason for the metadata); everything else is `Ignored`. A provider without one of these messages (Vonage has
   no end message, Voxology sends DTMF by webhook) has no such step.
-- One state: `self._call: CallStarted | None`, set by `_handshake`; audio before it is a protocol error.
+- One state: `self._call: CallStarted | None`, set by `_handshake`. Before it, only the provider's own opening
+  messages are accepted (Twilio's and Telnyx's `connected`); anything else, audio or another provider's
+  protocol on this path, is 1002 at once.
 - The same fault gets the same answer, in `_fields.py`: a required field missing (a handshake without its
   call id) is 1002, a field of the wrong type 1007; a DTMF message without a digit is ignored.
 - Audio is decoded by a table from the provider's encoding name and rate to a `_codecs.Codec`; anything else
@@ -28,6 +30,8 @@ from . import asterisk, audiohook
 from .asterisk import AsteriskAdapter
 from .audiohook import AudioHookAdapter
 from .jambonz import JambonzAdapter
+from .plivo import PlivoAdapter
+from .telnyx import TelnyxAdapter
 from .twilio import TwilioAdapter
 from .vonage import VonageAdapter
 from .voxology import VoxologyAdapter
@@ -42,6 +46,8 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "vonage": VonageAdapter,
     "twilio": TwilioAdapter,  # and SignalWire, whose <Stream> speaks the same messages
     "voxology": VoxologyAdapter,
+    "telnyx": TelnyxAdapter,
+    "plivo": PlivoAdapter,
     "audiohook": AudioHookAdapter,  # Genesys Cloud AudioHook Monitor
     "jambonz": JambonzAdapter,
 }

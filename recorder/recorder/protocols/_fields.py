@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
+from ..events import Dtmf, Event, Ignored
 
 # How much of a provider's text is kept, by what it becomes.
 KIND = 40  # an event name in a log line ("ignoring ... messages")
@@ -109,7 +110,9 @@ def echoed(parameters: object) -> tuple[str | None, str, str]:
     return token if isinstance(token, str) else None, caller, callee
 
 
-def digit(value: object) -> str | None:
-    """A DTMF digit, or None: a DTMF message without one is ignored, never fatal (a key press is not audio,
-    and ending a recording over a malformed one would cost the call)."""
-    return value[:DIGIT] if isinstance(value, str) and value else None
+def key_press(value: object, duration_ms: int | None = None, kind: str = "dtmf") -> list[Event]:
+    """A DTMF message's digit as an event. One without a digit is ignored, never fatal: a key press is not
+    audio, and ending a recording over a malformed one would cost the call."""
+    if not isinstance(value, str) or not value:
+        return [Ignored(f"{kind} without a digit")]
+    return [Dtmf(value[:DIGIT], duration_ms)]

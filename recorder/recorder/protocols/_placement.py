@@ -8,6 +8,12 @@ silence of about its length instead of shifting the rest of the track (defects.m
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..events import Audio, Event, Ignored
+from ._codecs import Codec
+from ._fields import TRACK, base64_payload, clip, whole_number
+
 RECENT = 256  # chunks whose start is remembered, to place a reordered or repeated one exactly (~5 s of 20 ms)
 
 
@@ -62,3 +68,18 @@ class WallClockTracks:
             offset = max(0, timestamp_ms - self._origin_ms) * self._sample_rate // 1000
             clock = self._clocks[track] = ChunkClock(chunk, offset)
         return clock.place(chunk, samples)
+
+    def audio(self, media: dict[str, Any], tracks: tuple[str, ...], codec: Codec) -> list[Event]:
+        """A Telnyx or Plivo media object: `track`, `chunk`, `timestamp` (ms) and a base64 `payload`."""
+        track = media.get("track")
+        if track not in tracks:
+            return [Ignored(f"media on undeclared track {clip(track, TRACK)}")]
+        chunk = whole_number(media.get("chunk"), "media.chunk")
+        timestamp = whole_number(media.get("timestamp"), "media.timestamp")
+        pcm = codec.decode(base64_payload(media.get("payload"), "media payload"))
+        if not pcm:
+            return []
+        position = self.place(track, chunk, timestamp, len(pcm) // 2)
+        if position is None:
+            return [Ignored("media from before its track started")]
+        return [Audio(track, position, pcm)]

@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallStarted, Dtmf, Event, Ignored
+from ..events import Audio, CallStarted, Event, Ignored
 from ..settings import Settings
 from ._codecs import ALAW, L16_LE, MULAW, CodecTable, codec_for
-from ._fields import KIND, VALUE, clip, digit, json_object, optional_object
+from ._fields import KIND, VALUE, clip, json_object, key_press, optional_object
 
 PROVIDER = "asterisk"
 TRACK = "mix"
@@ -57,8 +57,7 @@ class AsteriskAdapter:
         if self._call is None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"first message is {clip(event, KIND)!r}, not MEDIA_START")
         if event == "DTMF_END":
-            pressed = digit(data.get("digit"))
-            return [Dtmf(pressed)] if pressed else [Ignored("DTMF_END without a digit")]
+            return key_press(data.get("digit"), kind="DTMF_END")
         return [Ignored(clip(event, KIND))]
 
     def _handshake(self, data: dict[str, Any]) -> CallStarted:

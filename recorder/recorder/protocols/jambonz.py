@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallStarted, Dtmf, Event, Ignored
+from ..events import Audio, CallStarted, Event, Ignored
 from ._codecs import L16_LE, CodecTable, codec_for
-from ._fields import KIND, VALUE, clip, digit, json_object, whole_number
+from ._fields import KIND, VALUE, clip, json_object, key_press, whole_number
 
 PROVIDER = "jambonz"
 SUBPROTOCOL = "audio.jambonz.org"
@@ -41,8 +41,7 @@ class JambonzAdapter:
         if self._call is None:
             return [self._handshake(data)]
         if data.get("event") == "dtmf":
-            pressed = digit(data.get("dtmf"))
-            return [Dtmf(pressed)] if pressed else [Ignored("dtmf without a digit")]
+            return key_press(data.get("dtmf"))
         return [Ignored(clip(data.get("event") or data.get("type") or "text", KIND))]
 
     def _handshake(self, data: dict[str, Any]) -> CallStarted:

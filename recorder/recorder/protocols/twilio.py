@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallEnded, CallStarted, Dtmf, Event, Ignored
+from ..events import Audio, CallEnded, CallStarted, Event, Ignored
 from ._codecs import L16_LE, MULAW, Codec, CodecTable, codec_for
 from ._fields import (
     KIND,
@@ -24,9 +24,9 @@ from ._fields import (
     VALUE,
     base64_payload,
     clip,
-    digit,
     echoed,
     json_object,
+    key_press,
     optional_object,
     required_str,
     sub_object,
@@ -50,15 +50,20 @@ class TwilioAdapter:
     def receive(self, message: str | bytes) -> list[Event]:
         data = json_object(message, "Twilio/SignalWire")
         event = data.get("event")
-        if event == "media":
-            return self._audio(data)
         if event == "start":
             return [self._handshake(data)]
+        if self._call is None:
+            if event == "connected":
+                return [Ignored("connected")]
+            # Another provider's protocol on this path (Vonage's websocket:connected, say) is refused at once.
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{clip(event, KIND)} before start")
+        if event == "media":
+            return self._audio(data)
         if event == "dtmf":
             return self._dtmf(data)
         if event == "stop":
             return self._end()
-        return [Ignored(clip(event, KIND))]  # connected, mark, and anything newer
+        return [Ignored(clip(event, KIND))]  # mark, and anything newer
 
     def _handshake(self, data: dict[str, Any]) -> CallStarted:
         if self._call is not None:
@@ -86,8 +91,7 @@ class TwilioAdapter:
         return self._call
 
     def _audio(self, data: dict[str, Any]) -> list[Event]:
-        if self._call is None:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "media before start")
+        assert self._call is not None  # receive() checked
         media = sub_object(data, "media", "media")
         track = media.get("track", "inbound")
         if track not in self._call.tracks:
@@ -98,8 +102,7 @@ class TwilioAdapter:
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:
         dtmf = data.get("dtmf")
-        pressed = digit(dtmf.get("digit")) if isinstance(dtmf, dict) else None
-        return [Dtmf(pressed)] if pressed else [Ignored("dtmf without a digit")]
+        return key_press(dtmf.get("digit") if isinstance(dtmf, dict) else None)
 
     def _end(self) -> list[Event]:
         return [CallEnded("stop")]

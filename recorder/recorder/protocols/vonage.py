@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..closing import CloseCode, ProtocolError
-from ..events import Audio, CallStarted, Dtmf, Event, Ignored
+from ..events import Audio, CallStarted, Event, Ignored
 from ._codecs import L16_LE, CodecTable, codec_for
-from ._fields import HEADER, KIND, clip, digit, json_object, required_str
+from ._fields import HEADER, KIND, clip, json_object, key_press, required_str
 
 PROVIDER = "vonage"
 # The NCCO's `content-type` values (Voice API NCCO reference, connect > websocket endpoint).
@@ -52,8 +52,9 @@ class VonageAdapter:
         content_type = data.get("content-type", "")
         if not isinstance(content_type, str):
             raise ProtocolError(CloseCode.INVALID_PAYLOAD, "content-type is not a string")
-        encoding, _, rate = content_type.replace(" ", "").lower().partition(";rate=")
-        codec_for(CODECS, encoding, int(rate) if rate.isdigit() and len(rate) < 6 else 0)
+        encoding, _, rate_text = content_type.replace(" ", "").lower().partition(";rate=")
+        rate = int(rate_text) if rate_text.isascii() and rate_text.isdigit() and len(rate_text) < 6 else 0
+        codec_for(CODECS, encoding, rate)
         call_id = required_str(data, "uuid", "websocket:connected")
         # Flattened NCCO headers: keep a bounded number of short values as metadata.
         headers = {
@@ -64,7 +65,7 @@ class VonageAdapter:
         self._call = CallStarted(
             provider=PROVIDER,
             call_id=call_id,
-            sample_rate=int(rate),
+            sample_rate=rate,
             tracks=(TRACK,),
             caller=headers.pop("from", ""),
             callee=headers.pop("to", ""),
@@ -88,8 +89,6 @@ class VonageAdapter:
         return [Audio(TRACK, position, data)]
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:
-        pressed = digit(data.get("digit"))
-        if not pressed:
-            return [Ignored("websocket:dtmf without a digit")]
         duration = data.get("duration")
-        return [Dtmf(pressed, duration if isinstance(duration, int) and not isinstance(duration, bool) else None)]
+        duration_ms = duration if isinstance(duration, int) and not isinstance(duration, bool) else None
+        return key_press(data.get("digit"), duration_ms, kind="websocket:dtmf")

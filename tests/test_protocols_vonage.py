@@ -81,6 +81,12 @@ def test_dtmf_and_other_events() -> None:
         (['{"event":"websocket:connected","content-type":"audio/l16;rate=16000"}'], 1002, "without uuid"),
         (['{"event":"websocket:connected","content-type":"audio/l16;rate=16000","uuid":7}'], 1007, "not a string"),
         ([CONNECTED, CONNECTED], 1002, "second websocket:connected"),
+        # int() refuses digits that str.isdigit() accepts, such as a superscript two.
+        (
+            ['{"event":"websocket:connected","content-type":"audio/l16;rate=\u00b2","uuid":"u"}'],
+            1003,
+            "unsupported media format",
+        ),
     ],
 )
 def test_bad_input_is_one_protocol_error_with_a_close_code(messages: list[str | bytes], code: int, says: str) -> None:
