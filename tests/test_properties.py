@@ -13,9 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recorder.closing import ProtocolError
-from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, TrackEnded
+from recorder.events import Audio, CallEnded, CallStarted, Dtmf, Ignored, Reply, TrackEnded
 from recorder.protocols import ADAPTERS as REGISTRY
-from recorder.protocols import Adapter
+from recorder.protocols import QUERY_ADAPTERS, Adapter
+from recorder.protocols.asterisk import AsteriskAdapter
+from recorder.protocols.audiohook import AudioHookAdapter
+from recorder.protocols.jambonz import JambonzAdapter
 from recorder.protocols.plivo import PlivoAdapter
 from recorder.protocols.telnyx import TelnyxAdapter
 from recorder.protocols.twilio import TwilioAdapter
@@ -23,7 +26,7 @@ from recorder.protocols.vonage import VonageAdapter
 from recorder.protocols.voxology import VoxologyAdapter
 from recorder.timeline import Timeline
 
-EVENTS = (Audio, CallStarted, CallEnded, Dtmf, Ignored, TrackEnded)
+EVENTS = (Audio, CallStarted, CallEnded, Dtmf, Ignored, TrackEnded, Reply)
 
 # Floats include inf and nan, which json.dumps writes as Infinity and NaN (not JSON, but Python reads them).
 json_values = st.recursive(
@@ -305,17 +308,103 @@ GOLDEN["plivo"] = [
     {"event": "media", "media": {"track": "outbound", "chunk": 3, "timestamp": "1705312200060", "payload": PAYLOAD}},
     {"event": "dtmf", "dtmf": {"digit": "1"}},
 ]
+# Genesys AudioHook, Asterisk, jambonz (tests/test_protocols_{audiohook,asterisk,jambonz}.py have their goldens).
+durations = st.sampled_from(["PT0S", "PT1.5S", "PT999999999.999999999S", "P1D", "PT-1S"]) | values
+audiohook_messages = st.fixed_dictionaries(
+    {
+        "version": st.just("2") | values,
+        "id": st.just("s-1") | values,
+        "type": st.sampled_from(["open", "ping", "update", "paused", "resumed", "discarded", "close", "error"]),
+        "seq": st.integers(0, 6) | values,
+    },
+    optional={
+        "serverseq": st.integers(0, 3) | values,
+        "position": durations,
+        "parameters": st.fixed_dictionaries(
+            {},
+            optional={
+                "conversationId": st.sampled_from(["c-1", "00000000-0000-0000-0000-000000000000"]) | values,
+                "participant": st.fixed_dictionaries({}, optional={"ani": values, "dnis": values}) | values,
+                "media": st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "type": st.just("audio") | values,
+                            "format": st.sampled_from(["PCMU", "L16"]) | values,
+                            "channels": st.lists(st.sampled_from(["external", "internal", "x"]), max_size=3) | values,
+                            "rate": st.just(8000) | values,
+                        }
+                    ),
+                    max_size=3,
+                )
+                | values,
+                "start": durations,
+                "discarded": durations,
+                "reason": values,
+            },
+        )
+        | values,
+    },
+)
+asterisk_messages = st.fixed_dictionaries(
+    {"event": st.sampled_from(["MEDIA_START", "DTMF_END", "MEDIA_XOFF", "STATUS"])},
+    optional={
+        "format": st.sampled_from(["ulaw", "alaw", "slin", "slin16", "opus"]) | values,
+        "channel_id": values,
+        "connection_id": values,
+        "channel_variables": st.dictionaries(st.sampled_from(["from", "to"]), values) | values,
+        "digit": values,
+    },
+)
+jambonz_messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "callSid": st.text(max_size=8) | values,
+        "call_sid": values,
+        "sampleRate": st.sampled_from([8000, 16000, 11025, "8000"]) | numbers,
+        "mixType": st.sampled_from(["stereo", "mono", "mixed", "quad"]) | values,
+        "event": st.just("dtmf") | values,
+        "dtmf": values,
+        "from": values,
+    },
+)
+AUDIOHOOK_OPEN = {
+    "version": "2",
+    "id": "s-1",
+    "type": "open",
+    "seq": 1,
+    "serverseq": 0,
+    "position": "PT0S",
+    "parameters": {
+        "conversationId": "c-1",
+        "participant": {"ani": "+1", "dnis": "+2"},
+        "media": [{"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000}],
+    },
+}
+ASTERISK_START = {"event": "MEDIA_START", "channel_id": "1.1", "format": "ulaw", "channel_variables": {}}
+JAMBONZ_START = {"callSid": "c-1", "sampleRate": 8000, "mixType": "stereo", "from": "+1", "to": "+2"}
+HANDSHAKES.update(audiohook=[AUDIOHOOK_OPEN], asterisk=[ASTERISK_START], jambonz=[JAMBONZ_START])
+GOLDEN["audiohook"] = [
+    AUDIOHOOK_OPEN,
+    {**AUDIOHOOK_OPEN, "type": "ping", "seq": 2, "parameters": {"rtt": "PT0.05S"}},
+    {**AUDIOHOOK_OPEN, "type": "discarded", "seq": 3, "parameters": {"start": "PT1S", "discarded": "PT2S"}},
+    {**AUDIOHOOK_OPEN, "type": "close", "seq": 4, "parameters": {"reason": "end"}},
+]
+GOLDEN["asterisk"] = [ASTERISK_START, {"event": "DTMF_END", "digit": "5", "channel_id": "1.1"}]
+GOLDEN["jambonz"] = [JAMBONZ_START, {"event": "dtmf", "dtmf": "2", "duration": "1600"}]
 ADAPTERS: dict[str, tuple[Callable[[], Adapter], st.SearchStrategy[dict[str, Any]]]] = {
     "vonage": (VonageAdapter, vonage_messages),
     "twilio": (TwilioAdapter, twilio_messages),
     "voxology": (VoxologyAdapter, voxology_messages),
     "telnyx": (TelnyxAdapter, telnyx_messages),
     "plivo": (PlivoAdapter, plivo_messages),
+    "audiohook": (AudioHookAdapter, audiohook_messages),
+    "asterisk": (lambda: AsteriskAdapter({"call_id": "c-1"}), asterisk_messages),
+    "jambonz": (JambonzAdapter, jambonz_messages),
 }
 
 
 def test_every_adapter_is_checked() -> None:
-    assert set(ADAPTERS) == set(HANDSHAKES) == set(GOLDEN) == set(REGISTRY)
+    assert set(ADAPTERS) == set(HANDSHAKES) == set(GOLDEN) == set(REGISTRY) | set(QUERY_ADAPTERS)
 
 
 @pytest.mark.parametrize("provider", ADAPTERS)

@@ -11,9 +11,6 @@ from typing import Any
 import jwt
 import pytest
 from functions_framework import create_app
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_properties import check, json_values
 
 from answerer.answers import VOICEMAIL_PROMPT, CallFacts, jambonz_verbs
 from callsim.jambonz import listen_verb
@@ -149,23 +146,3 @@ def test_the_answer_webhook_puts_this_calls_token_in_the_listen_url(monkeypatch:
     assert (claims["sub"], claims["prov"]) == ("cs-9", "jambonz")
     assert client.post("/jambonz/answer", json={"from": "+1"}).status_code == 400
     assert client.get("/jambonz/answer").status_code == 405
-
-
-metadata = st.fixed_dictionaries(
-    {},
-    optional={
-        "callSid": st.text(max_size=8) | json_values,
-        "call_sid": json_values,
-        "sampleRate": st.sampled_from([8000, 16000, 11025, "8000"]) | json_values,
-        "mixType": st.sampled_from(["stereo", "mono", "mixed", "quad"]) | json_values,
-        "event": st.sampled_from(["dtmf"]) | json_values,
-        "dtmf": json_values,
-        "from": json_values,
-    },
-).map(json.dumps)
-
-
-@settings(max_examples=300, deadline=None)
-@given(sequence=st.lists(metadata | st.binary(max_size=64) | st.text(max_size=20), max_size=20))
-def test_whatever_arrives_the_adapter_returns_events_or_raises_protocol_error(sequence: list[str | bytes]) -> None:
-    check(JambonzAdapter, [json.dumps(METADATA)], sequence)
