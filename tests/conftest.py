@@ -87,6 +87,8 @@ class Stack:
             return None
         assert self.recordings_dir is not None
         for path in self.recordings_dir.glob(f"*/*/*/{call_id}.wav"):
+            if not path.with_suffix(".json").exists():
+                return None  # LocalStore links the WAV, then writes its metadata: not stored yet
             pcm, channels, rate = parse_wav(path.read_bytes())
             metadata = json.loads(path.with_suffix(".json").read_text())
             return Recording(pcm, channels, rate, metadata, str(path.relative_to(self.recordings_dir)))

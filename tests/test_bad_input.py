@@ -113,7 +113,6 @@ BEFORE_HANDSHAKE = [
         1003,
         "unsupported media format",
     ),
-    ("unknown provider", "/ws/skype", lambda c: None, 1008, "no stream path for 'skype'"),
 ]
 
 

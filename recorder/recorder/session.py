@@ -65,7 +65,8 @@ class CallSession:
     def log_fields(self) -> dict[str, str]:
         return {"call_id": self.call.call_id, "provider": self.call.provider} if self.call else {}
 
-    def receive(self, message: str | bytes) -> None:
+    def receive(self, message: str | bytes) -> list[str]:
+        """Take one message; return the text messages to send back to the peer (none, for these providers)."""
         self.last_message_at = time.monotonic()  # read by the socket loop's watchdog, and for the lag below
         for event in self._adapter.receive(message):
             if type(event) is Audio:
@@ -84,6 +85,7 @@ class CallSession:
             elif isinstance(event, Ignored) and event.kind not in self._ignored:
                 self._ignored.add(event.kind)
                 log.info("ignoring %s messages", event.kind, extra=self.log_fields)
+        return []
 
     def _measure_lag(self, audio_s: float) -> None:
         now = self.last_message_at
