@@ -55,6 +55,7 @@ class CallSession:
         self._writer: WavWriter | None = None
         self._spool: SpoolEntry | None = None
         self._started_at = 0.0
+        self._started_mono = 0.0
         self.last_message_at = time.monotonic()
         self._first_audio_at = 0.0  # monotonic clock; 0: no audio yet
         self.worst_lag_s = 0.0  # how far processing trailed the provider's clock: the capacity signal
@@ -73,7 +74,8 @@ class CallSession:
                 if self._writer is None or self._timeline is None or self.call is None:
                     raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
                 self._measure_lag(event.position / self.call.sample_rate)
-                frames = self._timeline.add(event.track, event.position, event.pcm)
+                wall = int((self.last_message_at - self._started_mono) * self.call.sample_rate)  # the clock's bound
+                frames = self._timeline.add(event.track, event.position, event.pcm, wall)
                 if frames:
                     self._writer.write(frames)
             elif isinstance(event, CallStarted):
@@ -106,6 +108,7 @@ class CallSession:
         self._claim(call.call_id)
         self.call = call
         self._started_at = time.time()
+        self._started_mono = self.last_message_at
         self._timeline = Timeline(call.tracks, call.sample_rate, self._settings.reorder_window_ms)
         name = safe_name(call.call_id)
         wav_path = os.path.join(self._settings.spool_dir, f"{name}.{uuid.uuid4().hex[:8]}.wav")
@@ -120,7 +123,8 @@ class CallSession:
         """Finalize and store the recording; return where it went (None if the call never started)."""
         if self._writer is None or self._timeline is None or self._spool is None:
             return None
-        self._writer.write(self._timeline.finish())
+        for piece in self._timeline.flush():  # bounded pieces, never one block of silence
+            self._writer.write(piece)
         self._writer.close()
         metadata = self._metadata(reason)
         self._spool.update(metadata, finished=True)
@@ -175,6 +179,8 @@ class CallSession:
             "gap_ms": str(stats.gap_ms),
             "duplicates": str(stats.duplicates),
             "late_drops": str(stats.late),
+            "clamped": str(stats.clamped),
+            "discontinuities": str(stats.discontinuities),
             "end_reason": reason,
         }
 
