@@ -25,7 +25,7 @@ from .websocket.connection import Connection
 log = logging.getLogger("recorder")
 
 CONNECTION = "recorder.connection"  # the environ keys worker.py's upgrade fills in
-TOKEN = "recorder.token"
+TOKEN = "recorder.token"  # a token presented on the upgrade, and verified there (signature, expiry, provider)
 CLOSE_WAIT_S = 2.0  # from our close frame to closing TCP, storing included: how long the peer has to answer it
 
 
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             connection.send_close(CloseCode.GOING_AWAY, "the recorder is shutting down")
             connection.close(wait_s=0)
             return ""
-        with calls.holding(connection):
+        with calls.holding(connection, vouched=bool(request.environ.get(TOKEN))):
             session = CallSession(adapter, settings, store, request.environ.get(TOKEN), claim=calls.claim)
             hold_call(connection, session, calls)
         return ""

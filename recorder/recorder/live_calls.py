@@ -1,10 +1,11 @@
 """The calls a worker holds: admission (unauthenticated connections, capacity, spool space, one stream per call),
 and ending them early.
 
-A connection is held in two stages. Until its stream presents a valid token for the call it announces, it is
-*unauthenticated*: it counts against `max_unauthenticated` (checked before the 101) and must authenticate within
-`handshake_timeout_s`. It never takes one of the `max_calls` slots, so sockets without a token cannot keep real
-calls out (defects #6). Once `claim()`ed it is a call.
+A connection is held in two stages. Until its stream presents a valid token for the call it announces, it must
+authenticate within `handshake_timeout_s`, and unless its upgrade carried a validly signed token it is a
+*stranger*, counted against `max_unauthenticated` (checked before the 101). It never takes one of the
+`max_calls` slots, so sockets without a token cannot keep real calls out (defects #6). Once `claim()`ed it is a
+call.
 
 One timer per worker (`watch_forever`, every `TICK_S`) ends what is overdue: no handshake in time, a silent peer
 (a half-open connection), a call longer than `max_call_seconds`. Ending raises `closing.EndCall` into the call's
@@ -37,6 +38,7 @@ class _Held:
     connection: Connection
     since: float  # monotonic
     call_id: str = ""  # "" until authenticated
+    stranger: bool = True  # counted against max_unauthenticated
     ending: bool = False
 
 
@@ -50,20 +52,19 @@ class LiveCalls:
         self._calls = 0  # authenticated, receiving or storing
 
     def upgrade_refusal(self) -> str | None:
-        """Why a new connection must be refused before its 101 (an HTTP 503), if it must."""
-        if self.draining:
-            return "the recorder is shutting down: try again"
+        """Why a new connection without a signed token must be refused before its 101 (an HTTP 503), if it must."""
         if self._unauthenticated >= self.settings.max_unauthenticated:
             return f"this worker already has {self.settings.max_unauthenticated} connections awaiting their handshake"
         return None
 
     @contextmanager
-    def holding(self, connection: Connection) -> Iterator[None]:
-        """While the current greenlet holds a connection: counted, and endable until `storing()`."""
-        held = _Held(connection, time.monotonic())
+    def holding(self, connection: Connection, vouched: bool) -> Iterator[None]:
+        """While the current greenlet holds a connection: counted, and endable until `storing()`. `vouched`: its
+        upgrade carried a token with a valid signature, so it does not count as unauthenticated."""
+        held = _Held(connection, time.monotonic(), stranger=not vouched)
         self._receiving[gevent.getcurrent()] = held
         self._held += 1
-        self._unauthenticated += 1
+        self._unauthenticated += held.stranger
         try:
             yield
         finally:
@@ -72,7 +73,7 @@ class LiveCalls:
             if held.call_id:
                 self._calls -= 1
             else:
-                self._unauthenticated -= 1
+                self._unauthenticated -= held.stranger
 
     def claim(self, call_id: str) -> None:
         """The current connection has authenticated as `call_id`: admit it as a call, or refuse it."""
@@ -85,7 +86,8 @@ class LiveCalls:
         if free < self.settings.spool_reserve_mb * 2**20:
             raise Refused(CloseCode.TRY_AGAIN_LATER, f"spool has {free // 2**20} MiB free, under its reserve")
         held.call_id = call_id
-        self._unauthenticated -= 1
+        self._unauthenticated -= held.stranger
+        held.stranger = False
         self._calls += 1
 
     def storing(self) -> None:

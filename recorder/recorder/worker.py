@@ -4,9 +4,9 @@ shutdown).
 Before the 101, in this order, each refusal a small HTTP response and one log line:
 - a request head not complete within `request_head_timeout_s` is dropped (slowloris: defects #7);
 - while draining: 503; an unknown stream path: 404;
-- more than `max_unauthenticated` connections awaiting their handshake: 503 (defects #6);
 - a token presented on the upgrade (`?token=`, `Authorization: Bearer`, `/ws/<provider>/<token>`) that is not
   signed, has expired (401) or is for another provider's path (403);
+- without such a token, more than `max_unauthenticated` connections awaiting their handshake: 503 (defects #6);
 - the provider's own upgrade authentication, from `UPGRADES`.
 
 On SIGTERM gunicorn's gevent worker stops accepting and waits for requests to end by themselves; a call can
@@ -102,7 +102,7 @@ class RecorderHandler(PyWSGIHandler):  # type: ignore[misc]
     _head_deadline: gevent.Timeout | None = None
 
     def handle_one_request(self) -> Any:
-        calls = live_calls(self.application)
+        calls = live_calls(self.server.application)
         if calls is None:
             return super().handle_one_request()
         seconds = calls.settings.request_head_timeout_s
@@ -154,17 +154,16 @@ class RecorderHandler(PyWSGIHandler):  # type: ignore[misc]
         upgrade = UPGRADES.get(path.group(1)) if path else None
         if path is None or upgrade is None:
             raise HandshakeRefused("404 Not Found", "no stream path here")
-        busy = calls.upgrade_refusal()
-        if busy:
-            raise HandshakeRefused("503 Service Unavailable", busy, _RETRY)
         token = presented_token(self.environ, path.group(2))
         if token:
             try:
                 verified_claims(token, calls.settings.secret, path.group(1))
             except TokenProblem as problem:
-                raise HandshakeRefused(
-                    "403 Forbidden" if problem.forbidden else "401 Unauthorized", problem.reason
-                ) from None
+                status = "403 Forbidden" if problem.forbidden else "401 Unauthorized"
+                raise HandshakeRefused(status, problem.reason) from None
+        busy = None if token else calls.upgrade_refusal()  # a signed token is not a stranger's socket
+        if busy:
+            raise HandshakeRefused("503 Service Unavailable", busy, _RETRY)
         refusal = upgrade.check(self.environ, calls.settings) if upgrade.check else None
         if refusal:
             raise refusal
