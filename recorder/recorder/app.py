@@ -87,5 +87,7 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
     calls.storing()
     closing_by = time.monotonic() + CLOSE_WAIT_S
     connection.send_close(code, reason)
-    session.finish(why)
-    connection.close(wait_s=closing_by - time.monotonic())
+    try:
+        session.finish(why)
+    finally:
+        connection.close(wait_s=closing_by - time.monotonic())

@@ -88,6 +88,8 @@ class Timeline:
         call has got by the wall clock, in samples (0: no such bound)."""
         t = self._tracks[track]
         position += t.offset
+        if position == t.cursor and t.restart is None:  # in order: neither far ahead nor far behind
+            return self._place(t, position, pcm)
         if t.restart is not None:
             out = self._confirm_restart(t, position, pcm)
             if out is not None:

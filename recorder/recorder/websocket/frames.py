@@ -56,6 +56,7 @@ def _fail(reason: str, code: CloseCode = CloseCode.PROTOCOL_ERROR) -> ProtocolEr
 class Parser:
     def __init__(self, max_text: int, max_binary: int) -> None:
         self._limits = {TEXT: max_text, BINARY: max_binary}
+        self._max_binary = max_binary
         self._buffer = bytearray()
         self._offset = 0
         self._opcode = 0  # of the fragmented message in progress (section 5.4); 0: none
@@ -80,6 +81,9 @@ class Parser:
             if frame is None:
                 return None
             opcode, fin, payload = frame
+            if opcode == BINARY and fin and payload and not self._opcode:  # the hot path: one audio frame
+                self._idle_frames = 0
+                return payload
             event = self._control(opcode, payload) if opcode >= CLOSE else self._data(opcode, fin, payload)
             if event is not None:
                 return event
@@ -104,7 +108,8 @@ class Parser:
             if available < 10:
                 return None
             length, header = _UINT64.unpack_from(buffer, start + 2)[0], 10
-        self._check(opcode, first & _FIN, length)
+        if opcode != BINARY or not first & _FIN or self._opcode or length > self._max_binary:
+            self._check(opcode, first & _FIN, length)
         end = start + header + 4 + length
         if len(buffer) < end:
             return None
