@@ -178,6 +178,25 @@ def read_to_eof(sock: socket.socket) -> bytes:
     return data
 
 
+def test_a_refused_upgrade_with_an_endless_body_is_dropped_in_time(stack: Stack) -> None:
+    """A refusal is bounded in bytes and time: gevent discards a request's body after answering, for as long as
+    the declared Content-Length lasts."""
+    sock = socket.create_connection(("127.0.0.1", stack.recorder_port), timeout=10)
+    sock.sendall(
+        b"GET /ws/skype HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 999999999\r\n\r\n"
+    )
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 8:
+            sock.sendall(b"\x00" * 65536)
+            time.sleep(0.01)
+        raise AssertionError("the refused upgrade's body was read for 8 s")
+    except OSError:
+        assert time.monotonic() - started < 3.0
+    sock.close()
+
+
 def twilio_client(stack: Stack, call_id: str, rate: int = 8000) -> RawClient:
     url, _, parameters = twilio.stream_verb(twilio.fetch_twiml(stack.answer_url("twilio"), call_id, "1", "2"))
     client = RawClient(stack.recorder_port, urlsplit(url).path)

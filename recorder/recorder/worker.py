@@ -2,7 +2,8 @@
 shutdown).
 
 Before the 101, in this order, each refusal a small HTTP response and one log line:
-- a request head not complete within `request_head_timeout_s` is dropped (slowloris: defects #7);
+- a request not answered within `request_head_timeout_s` of its first byte is dropped: a slow head (slowloris:
+  defects #7), or a refused upgrade's endless body;
 - while draining: 503; an unknown stream path: 404;
 - a token presented on the upgrade (`?token=`, `Authorization: Bearer`, `/ws/<provider>/<token>`) that is not
   signed, has expired (401) or is for another provider's path (403);
@@ -114,8 +115,8 @@ class RecorderHandler(PyWSGIHandler):  # type: ignore[misc]
             self._head_deadline.cancel()
 
     def run_application(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
+        # The deadline stays armed for everything but an accepted upgrade: a refusal, /healthz, and the request
+        # body gevent discards after them (which a client could declare endless) are over within it too.
         calls = live_calls(self.application)
         if calls is None or not is_upgrade(self.environ):
             return super().run_application()  # type: ignore[no-any-return]
@@ -131,6 +132,8 @@ class RecorderHandler(PyWSGIHandler):  # type: ignore[misc]
             self.result = [refusal.reason.encode() + b"\n"]
             self.process_result()
             return None
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
         self.socket.sendall(head)
         self.status, self.headers_sent, self.close_connection = "101 Switching Protocols", True, True
         settings = calls.settings
