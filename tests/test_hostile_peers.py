@@ -197,6 +197,25 @@ def test_a_refused_upgrade_with_an_endless_body_is_dropped_in_time(stack: Stack)
     sock.close()
 
 
+def test_audio_sent_faster_than_real_time_gets_no_further_than_300_s_ahead(stack: Stack) -> None:
+    """A Vonage stream's position is its running byte count: a peer flooding audio frames used to be able to write
+    as fast as the disk took it, whatever MAX_CALL_SECONDS said."""
+    endpoint = vonage.websocket_endpoint(vonage.fetch_ncco(stack.answer_url(), "audio-flood", "1", "2"))
+    uri = urlsplit(str(endpoint["uri"]))
+    client = RawClient(stack.recorder_port, f"{uri.path}?{uri.query}")
+    headers = {"event": "websocket:connected", "content-type": endpoint["content-type"], **endpoint["headers"]}
+    client.text(json.dumps(headers))
+    started = time.monotonic()
+    flood(client, masked_frame(0x2, b"\x01\x00" * 60) * 1000, seconds=2.0)  # 7.5 ms of audio a frame
+    client.send_frame(0x8, struct.pack("!H", 1000))
+    elapsed = time.monotonic() - started
+    assert client.close_code() == 1000
+    client.close()
+    recording = stack.stored("audio-flood")
+    assert len(recording.pcm) <= (300 + elapsed + 1) * 16000 * 2
+    assert int(recording.metadata["ahead_drops"]) > 0
+
+
 def twilio_client(stack: Stack, call_id: str, rate: int = 8000) -> RawClient:
     url, _, parameters = twilio.stream_verb(twilio.fetch_twiml(stack.answer_url("twilio"), call_id, "1", "2"))
     client = RawClient(stack.recorder_port, urlsplit(url).path)

@@ -47,7 +47,7 @@ def test_reordered_chunks_within_the_window_are_put_back_in_order() -> None:
     )
     out += timeline.finish()
     assert out == b"".join(chunk(v) for v in (1, 2, 3, 4, 5))
-    assert timeline.stats == type(timeline.stats)(0, 0, 0, 0, 0, 0)
+    assert timeline.stats == type(timeline.stats)(0, 0, 0, 0, 0, 0, 0)
 
 
 def test_duplicates_are_dropped_and_counted() -> None:
@@ -146,3 +146,12 @@ def test_one_straggler_from_far_back_is_late_not_a_discontinuity() -> None:
     out += timeline.finish()
     assert out == chunk(1, 1200)
     assert (timeline.stats.discontinuities, timeline.stats.duplicates + timeline.stats.late) == (0, 1)
+
+
+def test_audio_far_ahead_of_the_wall_clock_is_dropped_even_in_order() -> None:
+    """A flood of contiguous audio (Vonage's positions are a running count) gets no further ahead than 300 s."""
+    timeline = Timeline(("in",), 1000, 200)
+    out = b"".join(timeline.add("in", n * 1000, chunk(1, 1000), wall=0) for n in range(400))
+    out += timeline.finish()
+    assert len(out) == 301 * 1000 * 2  # up to position 300 s, its last chunk included
+    assert timeline.stats.ahead_drops == 99

@@ -181,6 +181,7 @@ class CallSession:
             "late_drops": str(stats.late),
             "clamped": str(stats.clamped),
             "discontinuities": str(stats.discontinuities),
+            "ahead_drops": str(stats.ahead_drops),
             "end_reason": reason,
         }
 

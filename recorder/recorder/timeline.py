@@ -17,6 +17,10 @@ The provider's clock is not trusted (defects #2, #15):
   lands at the track's end, and it is counted in `clamped`. No hour of silence for one message.
 - A chunk further back than the window, followed by one that continues it, is a restarted clock: the track is
   re-anchored at its end, counted in `discontinuities`. One straggler alone is late or a duplicate, as before.
+- A chunk more than `MAX_BURST_S` ahead of the wall clock is dropped and counted in `ahead_drops`, even where it
+  continues its track: a peer sending audio faster than real time (a flood of Vonage frames) can get no further
+  ahead than that, so a call's file stays within its wall-clock length plus `MAX_BURST_S`. Simulators that send a
+  short file at full speed stay well within it.
 - Silence is filled at most `PIECE_S` at a time per call of `add`, and `flush()` yields the end in such pieces.
 """
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 
 SILENCE = b"\x00\x00"
 MAX_AHEAD_MS = 5000
+MAX_BURST_S = 300  # audio further ahead of the wall clock than this is dropped, contiguous or not
 PIECE_S = 1
 
 
@@ -53,6 +58,7 @@ class TimelineStats:
     late: int
     clamped: int = 0
     discontinuities: int = 0
+    ahead_drops: int = 0
 
 
 class Timeline:
@@ -64,6 +70,7 @@ class Timeline:
         self._sample_rate = sample_rate
         self._window = sample_rate * window_ms // 1000
         self._max_ahead = sample_rate * MAX_AHEAD_MS // 1000 + self._window
+        self._max_burst = sample_rate * MAX_BURST_S
         self._piece = sample_rate * PIECE_S
         self._horizon = 0  # furthest sample position seen on any track
         self.gaps = 0
@@ -72,6 +79,7 @@ class Timeline:
         self.late = 0
         self.clamped = 0
         self.discontinuities = 0
+        self.ahead_drops = 0
 
     @property
     def position_ms(self) -> int:
@@ -81,25 +89,29 @@ class Timeline:
     @property
     def stats(self) -> TimelineStats:
         gap_ms = self.gap_samples * 1000 // self._sample_rate
-        return TimelineStats(self.gaps, gap_ms, self.duplicates, self.late, self.clamped, self.discontinuities)
+        return TimelineStats(
+            self.gaps, gap_ms, self.duplicates, self.late, self.clamped, self.discontinuities, self.ahead_drops
+        )
 
-    def add(self, track: str, position: int, pcm: bytes, wall: int = 0) -> bytes:
+    def add(self, track: str, position: int, pcm: bytes, wall: int | None = None) -> bytes:
         """Take one chunk; return the interleaved frames that are now final (possibly none). `wall`: how far the
-        call has got by the wall clock, in samples (0: no such bound)."""
+        call has got by the wall clock, in samples (None: no such bound)."""
         t = self._tracks[track]
         position += t.offset
-        if position == t.cursor and t.restart is None:  # in order: neither far ahead nor far behind
-            return self._place(t, position, pcm)
-        if t.restart is not None:
-            out = self._confirm_restart(t, position, pcm)
-            if out is not None:
-                return out
-        if position > max(self._horizon, wall) + self._max_ahead:
-            self.clamped += 1
-            t.offset += t.end - position
-            position = t.end
-        elif position + len(pcm) // 2 + self._window < t.cursor:
-            t.restart = (position, pcm)
+        if position != t.cursor or t.restart is not None:  # not simply in order: check the clock
+            if t.restart is not None:
+                out = self._confirm_restart(t, position, pcm)
+                if out is not None:
+                    return out
+            if position > max(self._horizon, wall or 0) + self._max_ahead:
+                self.clamped += 1
+                t.offset += t.end - position
+                position = t.end
+            elif position + len(pcm) // 2 + self._window < t.cursor:
+                t.restart = (position, pcm)
+                return b""
+        if wall is not None and position > wall + self._max_burst:
+            self.ahead_drops += 1
             return b""
         return self._place(t, position, pcm)
 
