@@ -68,7 +68,7 @@ class CallSession:
 
     def receive(self, message: str | bytes) -> list[str]:
         """Take one message; return the text messages to send back to the peer (none, for these providers)."""
-        self.last_message_at = time.monotonic()  # read by the socket loop's watchdog, and for the lag below
+        self.last_message_at = time.monotonic()  # for the lag below and the wall-clock bound on positions
         for event in self._adapter.receive(message):
             if type(event) is Audio:
                 if self._writer is None or self._timeline is None or self.call is None:
