@@ -51,8 +51,10 @@ def twilio_signature(key: str, url: str) -> str:
 
 def twilio_upgrade(environ: Mapping[str, Any], settings: Settings) -> HandshakeRefused | None:
     """Twilio signs the `<Stream>` URL (wss, as the answer document gave it) in `X-Twilio-Signature` on the upgrade
-    (twilio.com/docs/api/errors/31930). SignalWire shares this path; whether it signs its upgrade is not in its
-    documentation, so with `allow_unsigned_upgrades` a missing header passes (a wrong one never does)."""
+    (twilio.com/docs/api/errors/31930). SignalWire shares this path: its `<Stream>` documentation
+    (developer.signalwire.com/compatibility-api/cxml/voice/stream) offers `authBearerToken`, sent as
+    `Authorization: Bearer` and checked like any token here, and says nothing of signing the upgrade; so with
+    `allow_unsigned_upgrades` a missing header passes (a wrong one never does)."""
     if not settings.twilio_auth_token:
         return None
     presented = str(environ.get("HTTP_X_TWILIO_SIGNATURE", ""))
