@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @app.route("/ws/<provider>", websocket=True)
     @app.route("/ws/<provider>/<token>", websocket=True)
-    def stream(provider: str, token: str = "") -> str:
+    def stream(provider: str, token: str = "") -> str:  # a path token is the upgrade's to check: environ[TOKEN]
         connection = request.environ.get(CONNECTION)
         adapter = adapter_for(provider)  # the upgrade refused unknown paths with 404
         if not isinstance(connection, Connection) or adapter is None:
