@@ -6,6 +6,17 @@ import base64
 import os
 import socket
 import struct
+import time
+
+
+def masked_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """One client frame of under 126 bytes, built in advance (a flood sends thousands of them at once)."""
+    key = b"\x01\x02\x03\x04"
+    return (
+        bytes(((0x80 if fin else 0) | opcode, 0x80 | len(payload)))
+        + key
+        + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    )
 
 
 class RawClient:
@@ -74,6 +85,16 @@ class RawClient:
                     return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else 1005
         except (EOFError, OSError):
             return None
+
+    def flood(self, blob: bytes, seconds: float) -> float:
+        """Send `blob` over and over until the server closes the connection or `seconds` pass; how long it took."""
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < seconds:
+                self.sock.sendall(blob)
+        except OSError:
+            pass
+        return time.monotonic() - started
 
     def read_to_eof(self) -> int:
         """Read until the server closes the connection; how many bytes came after the response head."""
