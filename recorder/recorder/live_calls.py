@@ -15,6 +15,7 @@ it, so an upload is never cut short (issue 8: the drain's EndCall used to land i
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from gevent import Greenlet
 from .closing import CloseCode, EndCall, Refused
 from .settings import Settings
 from .websocket.connection import Connection
+
+log = logging.getLogger("recorder")
 
 EXTENSION = "recorder.live_calls"  # where create_app() keeps the worker's LiveCalls, in Flask's app.extensions
 TICK_S = 0.2  # how late an overdue call may be ended: 500 calls cost ~1 ms of CPU a second
@@ -105,13 +108,19 @@ class LiveCalls:
             greenlet.throw(end)
 
     def watch_forever(self) -> None:
+        """The worker's one timer. It must never die: without it no deadline is kept."""
         while True:
             gevent.sleep(TICK_S)
-            now = time.monotonic()
-            for greenlet, held in list(self._receiving.items()):
-                overdue = self._overdue(held, now)
-                if overdue:
-                    self.end(greenlet, *overdue)
+            try:
+                self._end_overdue(time.monotonic())
+            except Exception:
+                log.exception("ending overdue calls failed; trying again next tick")
+
+    def _end_overdue(self, now: float) -> None:
+        for greenlet, held in list(self._receiving.items()):
+            overdue = self._overdue(held, now)
+            if overdue:
+                self.end(greenlet, *overdue)
 
     def _overdue(self, held: _Held, now: float) -> tuple[CloseCode, str] | None:
         settings = self.settings
