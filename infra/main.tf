@@ -17,22 +17,25 @@ locals {
 
   # The recorder's settings (README.md, Configuration); RECORDER_SECRET comes from Secret Manager.
   recorder_env = {
-    RECORDINGS_BUCKET   = google_storage_bucket.recordings.name
-    SPOOL_DIR           = "/tmp/call-recorder-spool"
-    REORDER_WINDOW_MS   = "200"
-    HANDSHAKE_TIMEOUT_S = "10"
-    READ_BATCH_MS       = "40"
-    READ_TIMEOUT_S      = "30"
-    GRACE_PERIOD_S      = "8" # Cloud Run sends SIGKILL 10 s after SIGTERM
-    SPOOL_RESERVE_MB    = "100"
-    MAX_MESSAGE_BYTES   = "65536"
-    MAX_TEXT_BYTES      = "16384"
-    MAX_CALL_SECONDS    = tostring(var.max_call_seconds)
-    MAX_CALLS           = tostring(var.recorder_concurrency)
-    UPLOAD_DEADLINE_S   = "60"
-    SWEEP_INTERVAL_S    = "60"
-    SEGMENT_S           = tostring(var.segment_seconds)
-    WEB_CONCURRENCY     = "1" # one gevent worker holds hundreds of calls; more would split the memory
+    RECORDINGS_BUCKET       = google_storage_bucket.recordings.name
+    SPOOL_DIR               = "/tmp/call-recorder-spool"
+    REORDER_WINDOW_MS       = "200"
+    HANDSHAKE_TIMEOUT_S     = "5"
+    MAX_UNAUTHENTICATED     = "100"
+    REQUEST_HEAD_TIMEOUT_S  = "5"
+    ALLOW_UNSIGNED_UPGRADES = "false"
+    READ_BATCH_MS           = "40"
+    READ_TIMEOUT_S          = "30"
+    GRACE_PERIOD_S          = "8" # Cloud Run sends SIGKILL 10 s after SIGTERM
+    SPOOL_RESERVE_MB        = "100"
+    MAX_MESSAGE_BYTES       = "65536"
+    MAX_TEXT_BYTES          = "16384"
+    MAX_CALL_SECONDS        = tostring(var.max_call_seconds)
+    MAX_CALLS               = tostring(var.recorder_concurrency)
+    UPLOAD_DEADLINE_S       = "60"
+    SWEEP_INTERVAL_S        = "60"
+    SEGMENT_S               = tostring(var.segment_seconds)
+    WEB_CONCURRENCY         = "1" # one gevent worker holds hundreds of calls; more would split the memory
   }
 
   recorder_url = replace(google_cloud_run_v2_service.recorder.uri, "https://", "wss://")

@@ -7,14 +7,15 @@ import os
 
 # Cloud Run sets PORT; locally devstack sets HOST=127.0.0.1 and PORT=RECORDER_PORT.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
-# gevent-websocket's worker, plus a graceful drain on SIGTERM (recorder/recorder/worker.py): each call's
-# WebSocket is a greenlet, so one process holds hundreds of calls.
+# gevent's worker with the recorder's WebSocket upgrade and a graceful drain on SIGTERM (recorder/recorder/worker.py):
+# each call's WebSocket is a greenlet, so one process holds hundreds of calls.
 worker_class = "recorder.worker.RecorderWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_connections = 1000  # Cloud Run's highest per-instance concurrency
 # Cloud Run sends SIGTERM, then SIGKILL 10 s later: the worker ends and stores its calls within
 # GRACE_PERIOD_S (default 8), and gunicorn's master waits one second longer for it.
-graceful_timeout = int(os.environ.get("GRACE_PERIOD_S", "8")) + 1
+# Set but empty means the default, as in recorder/recorder/settings.py (which validates the value).
+graceful_timeout = int(os.environ.get("GRACE_PERIOD_S") or "8") + 1
 # gunicorn 27 opens a control socket under ~/.gunicorn; a read-only, non-root container has no use for it.
 control_socket_disable = True
 accesslog = None  # the app logs one JSON line per call instead

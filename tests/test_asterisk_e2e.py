@@ -11,6 +11,7 @@ import pytest
 from support.g711_reference import decode
 from support.stack import Stack, run, running_stack, wait_for
 from test_protocols_asterisk import alaw_decode
+from websockets.exceptions import InvalidStatus
 
 from callsim import asterisk
 from callsim.asterisk import ControlFormat
@@ -90,9 +91,18 @@ def test_a_dropped_connection_keeps_everything_received(stack: Stack) -> None:
     assert recording.pcm == audio.data
 
 
-def test_wrong_credentials_are_refused_and_store_nothing(stack: Stack) -> None:
-    result = place(stack, read_wav(sample(8000)), StreamOptions(speed=0), password="wrong", call_id="refused.1")
+def test_wrong_credentials_get_401_and_store_nothing(stack: Stack) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        place(stack, read_wav(sample(8000)), StreamOptions(speed=0), password="wrong", call_id="refused.1")
 
-    assert result.close_code == 1008
+    assert refused.value.response.status_code == 401
     wait_for(lambda: any("Basic credentials are not" in e["message"] for e in stack.logs()), what="the refusal")
     assert stack.find("refused.1") is None
+
+
+def test_the_path_takes_nothing_while_no_credentials_are_set(gcs_stack: Stack) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        place(gcs_stack, read_wav(sample(8000)), StreamOptions(speed=0), call_id="refused.2")
+
+    assert refused.value.response.status_code == 401
+    assert any("ASTERISK_USERNAME and ASTERISK_PASSWORD are not set" in e["message"] for e in gcs_stack.logs())

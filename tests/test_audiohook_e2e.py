@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from support.g711_reference import decode
-from support.stack import Stack, running_stack, wait_for
+from support.stack import Stack, run, running_stack, wait_for
+from websockets.exceptions import InvalidStatus
 
 from callsim import audiohook
 from callsim.audio import FRAME_S, Pcm, read_wav, sample, to_ulaw
@@ -79,20 +80,15 @@ def pings(length: int) -> int:
 
 
 def audiohook_call(
-    stack: Stack, tracks: dict[str, Pcm], options: StreamOptions, **kw: str
+    stack: Stack,
+    tracks: dict[str, Pcm],
+    options: StreamOptions,
+    api_key: str = API_KEY,
+    secret: str = SECRET,
+    **kw: str,
 ) -> audiohook.AudioHookResult:
-    import asyncio
-
-    result: audiohook.AudioHookResult = asyncio.run(
-        audiohook.call(
-            url(stack),
-            tracks,
-            options,
-            api_key=kw.pop("api_key", API_KEY),
-            client_secret=kw.pop("secret", SECRET),
-            **kw,
-        )
-    )
+    call = audiohook.call(url(stack), tracks, options, api_key=api_key, client_secret=secret, **kw)
+    result: audiohook.AudioHookResult = run(call)
     return result
 
 
@@ -114,16 +110,33 @@ def test_the_connection_probe_is_answered_and_stores_nothing(stack: Stack) -> No
         (API_KEY, "QW5vdGhlclNlY3JldEtleVRoYXRJc1dyb25nIQ==", "the signature does not match"),
     ],
 )
-def test_wrong_credentials_are_refused_and_store_nothing(stack: Stack, api_key: str, secret: str, problem: str) -> None:
+def test_wrong_credentials_are_refused_before_the_101_and_store_nothing(
+    stack: Stack, api_key: str, secret: str, problem: str
+) -> None:
     external, internal, _ = parties()
     conversation = f"refused-{abs(hash(problem))}"
-    result = audiohook_call(
-        stack, {"external": external, "internal": internal}, FAST, api_key=api_key, secret=secret, call_id=conversation
-    )
+    with pytest.raises(InvalidStatus) as refused:
+        audiohook_call(
+            stack,
+            {"external": external, "internal": internal},
+            FAST,
+            api_key=api_key,
+            secret=secret,
+            call_id=conversation,
+        )
 
-    assert result.close_code == 1008 and result.replies == []
+    assert refused.value.response.status_code == 401
     wait_for(lambda: any(problem in e["message"] for e in stack.logs()), what="the refusal's log line")
     assert stack.find(conversation) is None
+
+
+def test_the_path_takes_nothing_while_no_api_key_is_set(gcs_stack: Stack) -> None:
+    external, internal, _ = parties()
+    with pytest.raises(InvalidStatus) as refused:
+        run(audiohook.call(url(gcs_stack), {"external": external, "internal": internal}, FAST, api_key=API_KEY))
+
+    assert refused.value.response.status_code == 401
+    assert any("AUDIOHOOK_API_KEY is not set" in e["message"] for e in gcs_stack.logs())
 
 
 def test_a_dropped_connection_without_close_keeps_everything_received(stack: Stack) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import time
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -44,6 +45,10 @@ def refusals(stack: Stack, words: str) -> list[dict[str, object]]:
     return [e for e in stack.logs() if e["severity"] == "WARNING" and words in str(e["message"])]
 
 
+def close_with(payload: bytes) -> Callable[[RawClient], None]:
+    return lambda client: client.send_frame(0x8, payload)
+
+
 VONAGE_MID_CALL = [
     ("malformed JSON", lambda c: c.text("{not json"), 1007, "not valid JSON"),
     ("oversized binary", lambda c: c.binary(b"\x00" * 5000), 1009, "binary message over 4096 bytes"),
@@ -59,6 +64,18 @@ VONAGE_MID_CALL = [
     ("long control frame", lambda c: c.send_frame(0x9, b"p" * 126), 1002, "control frames"),
     ("unmasked frame", lambda c: c.send_frame(0x2, FRAME, mask=False), 1002, "must be masked"),
     ("stray continuation", lambda c: c.send_frame(0x0, b"x"), 1002, "unexpected opcode 0"),
+    # Autobahn 7.3, 7.5, 7.9: the peer's close frame is checked too (RFC 6455 sections 5.5.1 and 7.4).
+    *[
+        (
+            f"close code {code}",
+            close_with(struct.pack("!H", code)),
+            1002,
+            f"close code {code} is not one a peer may send",
+        )
+        for code in (999, 1004, 1005, 1006, 1016, 1100, 2000, 2999, 5000)
+    ],
+    ("one-byte close", close_with(b"\x03"), 1002, "a close frame's status code needs 2 bytes"),
+    ("close reason not UTF-8", close_with(b"\x03\xe8\xff\xfe"), 1007, "close reason is not valid UTF-8"),
 ]
 
 
@@ -113,7 +130,6 @@ BEFORE_HANDSHAKE = [
         1003,
         "unsupported media format",
     ),
-    ("unknown provider", "/ws/skype", lambda c: None, 1008, "no stream path for 'skype'"),
 ]
 
 
@@ -202,6 +218,9 @@ def test_pings_are_answered_and_fragments_reassembled(stack: Stack) -> None:
     client.send_frame(0x0, FRAME[100:])
     client.send_frame(0x8, struct.pack("!H", 1000) + b"bye")
     assert client.close_code() == 1000  # our close echoes the peer's code (RFC 6455 section 5.5.1)
+    started = time.monotonic()
+    assert client.sock.recv(1) == b""  # and the recorder closes TCP at once (section 7.1.1), not at a timeout
+    assert time.monotonic() - started < 1.0
     client.close()
     assert stack.stored("fragments").pcm == FRAME
 

@@ -109,15 +109,19 @@ def test_ctrl_c_of_make_run_stores_the_call_in_flight_and_exits_within_the_grace
             stderr=subprocess.STDOUT,
             text=True,
         )
-        spool = Path(env["SPOOL_DIR"])
-        wait_for(lambda: list(spool.glob("*.wav")), 20, "the call to be streaming")
-        time.sleep(1.0)  # a second of audio in
-        pressed = time.monotonic()
-        terminal.press_ctrl_c()
-        terminal.wait_for_exit(timeout=30)
-        took = time.monotonic() - pressed
-        output = terminal.output
-        simulator, _ = call.communicate(timeout=30)
+        try:
+            spool = Path(env["SPOOL_DIR"])
+            wait_for(lambda: list(spool.glob("*/seg-*")), 20, "the call to be streaming")  # its segment file
+            time.sleep(1.0)  # a second of audio in
+            pressed = time.monotonic()
+            terminal.press_ctrl_c()
+            terminal.wait_for_exit(timeout=30)
+            took = time.monotonic() - pressed
+            output = terminal.output
+            simulator, _ = call.communicate(timeout=30)
+        finally:
+            call.kill()  # only if the test failed before the call ended: never leave it running
+            call.wait()
     assert took < grace + 1, f"make run took {took:.1f} s to stop:\n{output}"
     assert "Traceback" not in output and "make: ***" not in output, output
     assert "closed with 1001" in simulator, simulator  # ended by the recorder going away, not dropped
@@ -125,7 +129,7 @@ def test_ctrl_c_of_make_run_stores_the_call_in_flight_and_exits_within_the_grace
     metadata = json.loads(sidecar.read_text())
     assert "shutting down" in str(metadata["end_reason"]) and "recovered" not in metadata
     assert 1.0 <= float(metadata["duration_s"]) < 6.9
-    assert not list(Path(env["SPOOL_DIR"]).glob("*.wav"))  # stored, not left for the next start
+    assert not [path for path in Path(env["SPOOL_DIR"]).iterdir() if path.is_dir()]  # stored, not left for later
 
 
 @pytest.mark.parametrize(

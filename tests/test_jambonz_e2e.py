@@ -40,13 +40,13 @@ def test_another_calls_token_is_refused_and_stores_nothing(gcs_stack: Stack) -> 
     verbs = jambonz.fetch_verbs(gcs_stack.answer_url("jambonz"), "call-a", "+1", "+2")
     url = jambonz.listen_verb(verbs)["url"]
 
-    async def stream_as_another_call() -> int | None:
+    async def stream_as_another_call() -> tuple[str | None, int | None]:
         async with connect(url, subprotocols=[jambonz.SUBPROTOCOL]) as ws:
             await ws.send(json.dumps({"callSid": "call-b", "sampleRate": 16000, "mixType": "stereo"}))
             await ws.send(b"\x00\x00" * 640)
             await ws.wait_closed()
-        return ws.close_code
+        return ws.subprotocol, ws.close_code
 
-    assert run(stream_as_another_call()) == 1008
+    assert run(stream_as_another_call()) == ("audio.jambonz.org", 1008)  # the 101 echoed jambonz's subprotocol
     wait_for(lambda: any("token is for another call" in e["message"] for e in gcs_stack.logs()), what="the refusal")
     assert gcs_stack.find("call-b") is None

@@ -433,7 +433,11 @@ def test_the_timeline_writes_whole_aligned_frames_up_to_the_longest_track(
         out += timeline.add(names[track], position, b"\x01\x00" * samples)
         ends[track] = max(ends[track], position + samples)
     out += timeline.finish()
-    assert len(out) == max(ends) * 2 * tracks
+    assert len(out) % (2 * tracks) == 0
+    if timeline.stats.discontinuities:  # a restarted clock re-anchors a track after its end: the file is longer
+        assert len(out) >= max(ends) * 2 * tracks
+    else:
+        assert len(out) == max(ends) * 2 * tracks
 
 
 @settings(max_examples=200, deadline=None)

@@ -15,8 +15,10 @@ from test_properties import check, json_values
 
 from recorder.closing import ProtocolError
 from recorder.events import Audio, CallStarted, Dtmf, Ignored
+from recorder.protocols import ADAPTERS, QUERY_ADAPTERS, UPGRADE_CHECKS
 from recorder.protocols.asterisk import AsteriskAdapter, check_upgrade
 from recorder.settings import Settings
+from recorder.worker import UPGRADES
 
 # The documentation's example, plus the channel_id and ptime the current source adds.
 PLAIN = (
@@ -152,3 +154,10 @@ def test_whatever_arrives_the_adapter_returns_events_or_raises_protocol_error(
     sequence: list[str | bytes], query: dict[str, str]
 ) -> None:
     check(lambda: AsteriskAdapter(query), [PLAIN], sequence)
+
+
+def test_every_stream_path_has_its_upgrade_and_the_token_free_ones_check_credentials() -> None:
+    assert set(UPGRADES) == set(ADAPTERS) | set(QUERY_ADAPTERS)  # any other path is a 404 before the 101
+    assert set(UPGRADE_CHECKS) == {"audiohook", "asterisk"}
+    assert all(UPGRADES[provider].check is not None for provider in UPGRADE_CHECKS)
+    assert UPGRADES["jambonz"].subprotocols == ("audio.jambonz.org",)

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.g711_reference import decode, decode_alaw
 from support.stack import BUCKET, Stack, run, running_stack, wait_for
+from websockets.exceptions import InvalidStatus
 
 from answerer.signatures import plivo_signature
 from callsim import plivo, telnyx
@@ -162,13 +163,19 @@ def test_a_tampered_missing_or_foreign_token_stores_nothing(
     answered_for = f"someone-else-{call_id}" if change is other_call else call_id
     if provider == "telnyx":
         url = change(telnyx_stream_url(gcs_stack, answered_for))
-        result = run(telnyx.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
+        stream = telnyx.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id)
     else:
         url = change(plivo_stream_url(gcs_stack, answered_for))
-        result = run(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
+        stream = plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id)
 
-    assert result.close_code == 1008
-    wait_for(lambda: [e for e in gcs_stack.logs() if call_id in e["message"]], what="the refusal log")
+    if change is tampered:  # a token that is not signed is refused before the 101 (worker.py)
+        with pytest.raises(InvalidStatus) as refused:
+            run(stream)
+        assert refused.value.response.status_code == 401
+        wait_for(lambda: [e for e in gcs_stack.logs() if "invalid token" in e["message"]], what="the refusal log")
+    else:
+        assert run(stream).close_code == 1008
+        wait_for(lambda: [e for e in gcs_stack.logs() if call_id in e["message"]], what="the refusal log")
     assert gcs_stack.find(call_id) is None
 
 
@@ -177,9 +184,10 @@ def test_a_telnyx_token_does_not_open_a_plivo_stream(gcs_stack: Stack) -> None:
     call_id = "cross-provider"
     token = telnyx_stream_url(gcs_stack, call_id).rpartition("/")[2]
     url = f"{gcs_stack.recorder_url}/ws/plivo/{token}"
-    result = run(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
+    with pytest.raises(InvalidStatus) as refused:  # refused before the 101 (worker.py)
+        run(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
 
-    assert result.close_code == 1008
+    assert refused.value.response.status_code == 403
     wait_for(lambda: [e for e in gcs_stack.logs() if "another provider" in e["message"]], what="the refusal log")
     assert gcs_stack.find(call_id) is None
 

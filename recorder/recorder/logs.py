@@ -30,5 +30,3 @@ def configure() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    # Its access log repeats request lines, query strings (Vonage's ?token=) included; Cloud Run logs requests.
-    logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)

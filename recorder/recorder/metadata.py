@@ -40,6 +40,7 @@ FIELDS = (
     "late_drops",
     "clamped",
     "discontinuities",
+    "ahead_drops",
     "stream_id",
 )
 
@@ -68,17 +69,6 @@ def for_gcs(metadata: Mapping[str, Any]) -> dict[str, str]:
         out[key[:64]] = text
         used += len(key) + len(text)
     return out
-
-
-def from_gcs(metadata: Mapping[str, str]) -> dict[str, Any]:
-    """Back from strings to types, for what recovery reads from a manifest."""
-    typed: dict[str, Any] = dict(metadata)
-    for key in ("sample_rate", "channels", "gaps", "gap_ms", "duplicates", "late_drops", "clamped"):
-        if key in typed:
-            typed[key] = int(typed[key])
-    if "dtmf" in typed:
-        typed["dtmf"] = json.loads(typed["dtmf"])
-    return typed
 
 
 def _string(value: Any) -> str:

@@ -53,6 +53,7 @@ class CallSession:
         self._directory: CallDirectory | None = None
         self._stream_id = uuid.uuid4().hex
         self._started_at = 0.0
+        self._started_mono = 0.0
         self.last_message_at = time.monotonic()
         self._first_audio_at = 0.0  # monotonic clock; 0: no audio yet
         self.worst_lag_s = 0.0  # how far processing trailed the provider's clock: the capacity signal
@@ -66,7 +67,8 @@ class CallSession:
     def receive(self, message: str | bytes) -> list[str]:
         """Take one message; return the text messages the protocol wants sent back to the peer (usually none)."""
         replies: list[str] = []
-        self.last_message_at = now = time.monotonic()  # read by the socket loop's watchdog, and for the lag below
+        # For the lag below, the wall-clock bound on positions, and the lease of a call whose audio paused.
+        self.last_message_at = now = time.monotonic()
         if self._recording is not None:
             self._recording.keep_alive(now)
         for event in self._adapter.receive(message):
@@ -74,7 +76,8 @@ class CallSession:
                 if self._recording is None or self._timeline is None or self.call is None:
                     raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
                 self._measure_lag(event.position / self.call.sample_rate)
-                frames = self._timeline.add(event.track, event.position, event.pcm)
+                wall = int((self.last_message_at - self._started_mono) * self.call.sample_rate)  # the clock's bound
+                frames = self._timeline.add(event.track, event.position, event.pcm, wall)
                 if frames:
                     self._recording.write(frames)
             elif isinstance(event, CallStarted):
@@ -114,6 +117,7 @@ class CallSession:
         claim(self._store, key, self._stream_id)  # one stream per call, on every instance
         self.call = call
         self._started_at = time.time()
+        self._started_mono = self.last_message_at
         self._timeline = Timeline(call.tracks, call.sample_rate, self._settings.reorder_window_ms)
         self._directory = CallDirectory(self._spool_dir, f"{key}.{self._stream_id[:8]}")
         manifest = {
@@ -140,7 +144,8 @@ class CallSession:
             reason = f"{reason}: {self._provider_end_reason}"
         recording, directory = self._recording, self._directory
         try:
-            recording.write(self._timeline.finish())
+            for piece in self._timeline.flush():  # bounded pieces, never one block of silence
+                recording.write(piece)
         except Exception:
             log.exception("the call's last audio could not be placed", extra=self.log_fields)
         metadata = self._metadata(reason)
@@ -187,6 +192,9 @@ class CallSession:
             **metadata,
             "ended_at": _iso(time.time()),
             "duration_s": round(self._recording.frames / call.sample_rate, 3),
+            "clamped": stats.clamped,
+            "discontinuities": stats.discontinuities,
+            "ahead_drops": stats.ahead_drops,
             "end_reason": reason,
             "dtmf": self._dtmf,
             "gaps": stats.gaps,

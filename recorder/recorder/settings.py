@@ -9,11 +9,17 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 MIN_SECRET_LENGTH = 32  # HS256 keys shorter than the hash are weak (RFC 7518 section 3.2)
+# The one range of MAX_CALL_SECONDS (README). 86400: a day, Twilio's and Vonage's ceilings being lower still.
+MAX_CALL_SECONDS_RANGE = (1, 86400)
+# docs.cloud.google.com/storage/docs/buckets#naming: 3-63 characters (up to 222 with dots), lowercase letters,
+# digits, dashes, underscores and dots, starting and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{1,220})[a-z0-9]")
 
 
 class SettingsError(ValueError):
@@ -27,14 +33,18 @@ class Settings:
     recordings_dir: str = "recordings"
     spool_dir: str = ""  # default: one per store, under the temp dir (spool_for below)
     reorder_window_ms: int = 200
-    handshake_timeout_s: float = 10.0
+    handshake_timeout_s: int = 5  # a connection not authenticated by then is closed (providers send it at once)
+    max_unauthenticated: int = 100  # per worker: connections awaiting their handshake, apart from max_calls
+    request_head_timeout_s: int = 5  # a client that has not sent its whole HTTP request head by then is dropped
+    twilio_auth_token: str = ""  # set: Twilio's stream upgrades must carry a matching X-Twilio-Signature
+    allow_unsigned_upgrades: bool = False  # with it set, an upgrade without X-Twilio-Signature still passes
     read_batch_ms: int = 40
     read_timeout_s: int = 30  # a stream silent this long is a dropped connection
     grace_period_s: int = 8  # on SIGTERM: finish and store every call within this (Cloud Run kills at 10 s)
     spool_reserve_mb: int = 100  # refuse new calls when the spool has less free space than this
     max_message_bytes: int = 65536
     max_text_bytes: int = 16384
-    max_call_seconds: int = 7200  # Vonage's own longest connect
+    max_call_seconds: int = 7200  # Vonage's own longest connect; at most MAX_CALL_SECONDS_RANGE[1]
     max_calls: int = 500  # per worker: what one sustains (README, Performance)
     upload_deadline_s: int = 60  # retrying an upload inside the call's request
     sweep_interval_s: int = 60  # how often abandoned calls (in this spool, or leased in the store) are stored
@@ -55,7 +65,7 @@ class Settings:
         secret = env.get("RECORDER_SECRET", "")
         if len(secret) < MIN_SECRET_LENGTH:
             raise SettingsError(f"RECORDER_SECRET must be set to at least {MIN_SECRET_LENGTH} characters")
-        bucket = env.get("RECORDINGS_BUCKET", "")
+        bucket = _bucket(env.get("RECORDINGS_BUCKET", ""))
         recordings_dir = env.get("RECORDINGS_DIR", "") or cls.recordings_dir
         return cls(
             secret=secret,
@@ -63,14 +73,18 @@ class Settings:
             recordings_dir=recordings_dir,
             spool_dir=env.get("SPOOL_DIR", "") or spool_for(bucket, recordings_dir),
             reorder_window_ms=_int(env, "REORDER_WINDOW_MS", cls.reorder_window_ms, 0, 5000),
-            handshake_timeout_s=_int(env, "HANDSHAKE_TIMEOUT_S", int(cls.handshake_timeout_s), 1, 120),
+            handshake_timeout_s=_int(env, "HANDSHAKE_TIMEOUT_S", cls.handshake_timeout_s, 1, 120),
+            max_unauthenticated=_int(env, "MAX_UNAUTHENTICATED", cls.max_unauthenticated, 1, 10000),
+            request_head_timeout_s=_int(env, "REQUEST_HEAD_TIMEOUT_S", cls.request_head_timeout_s, 1, 60),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            allow_unsigned_upgrades=_bool(env, "ALLOW_UNSIGNED_UPGRADES"),
             read_batch_ms=_int(env, "READ_BATCH_MS", cls.read_batch_ms, 0, 80),
             read_timeout_s=_int(env, "READ_TIMEOUT_S", cls.read_timeout_s, 1, 3600),
             grace_period_s=_int(env, "GRACE_PERIOD_S", cls.grace_period_s, 1, 60),
             spool_reserve_mb=_int(env, "SPOOL_RESERVE_MB", cls.spool_reserve_mb, 0, 10**7),
             max_message_bytes=_int(env, "MAX_MESSAGE_BYTES", cls.max_message_bytes, 1024, 16 * 2**20),
             max_text_bytes=_int(env, "MAX_TEXT_BYTES", cls.max_text_bytes, 256, 2**20),
-            max_call_seconds=_int(env, "MAX_CALL_SECONDS", cls.max_call_seconds, 1, 86400),
+            max_call_seconds=_int(env, "MAX_CALL_SECONDS", cls.max_call_seconds, *MAX_CALL_SECONDS_RANGE),
             max_calls=_int(env, "MAX_CALLS", cls.max_calls, 1, 10000),
             upload_deadline_s=_int(env, "UPLOAD_DEADLINE_S", cls.upload_deadline_s, 1, 3600),
             sweep_interval_s=_int(env, "SWEEP_INTERVAL_S", cls.sweep_interval_s, 1, 3600),
@@ -100,6 +114,23 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _bucket(raw: str) -> str:
+    """A bucket name; `gs://name` (what gcloud prints) is taken to mean `name`."""
+    name = raw.strip().removeprefix("gs://").rstrip("/")
+    if name and not _BUCKET_NAME.fullmatch(name):
+        raise SettingsError(f"RECORDINGS_BUCKET must be a bucket name such as my-recordings, not {raw!r}")
+    return name
 
 
 def _base64(env: Mapping[str, str], name: str) -> str:

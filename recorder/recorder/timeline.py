@@ -10,18 +10,34 @@ running byte count of Vonage's stream). Wall-clock arrival is never used: it mak
   filled with silence): dropped and counted. A chunk overlapping the cursor keeps only its new part.
 - Tracks fall no further than the window behind the furthest track (a silent track is filled with silence),
   so memory per call is bounded by the window whatever the call's length.
+
+The provider's clock is not trusted (defects #2, #15):
+- A chunk more than `MAX_AHEAD_MS` (plus the window) ahead of both every track and the wall clock (`wall`, which
+  the session passes: the timeline reads no clock) is a jumped clock: the track is re-anchored so that the chunk
+  lands at the track's end, and it is counted in `clamped`. No hour of silence for one message.
+- A chunk further back than the window, followed by one that continues it, is a restarted clock: the track is
+  re-anchored at its end, counted in `discontinuities`. One straggler alone is late or a duplicate, as before.
+- A chunk more than `MAX_BURST_S` ahead of the wall clock is dropped and counted in `ahead_drops`, even where it
+  continues its track: a peer sending audio faster than real time (a flood of Vonage frames) can get no further
+  ahead than that, so a call's file stays within its wall-clock length plus `MAX_BURST_S`. Simulators that send a
+  short file at full speed stay well within it.
+- Silence is filled at most `PIECE_S` at a time per call of `add`, and `flush()` yields the end in such pieces.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 SILENCE = b"\x00\x00"
+MAX_AHEAD_MS = 5000
+MAX_BURST_S = 300  # audio further ahead of the wall clock than this is dropped, contiguous or not
+PIECE_S = 1
 
 
 class _Track:
-    __slots__ = ("cursor", "pending", "ready", "end", "silence_ranges", "in_gap")
+    __slots__ = ("cursor", "pending", "ready", "end", "silence_ranges", "in_gap", "offset", "restart")
 
     def __init__(self) -> None:
         self.cursor = 0  # next sample position to emit
@@ -30,6 +46,8 @@ class _Track:
         self.end = 0  # furthest sample received
         self.silence_ranges: deque[tuple[int, int]] = deque(maxlen=64)  # recent fills, to tell late from duplicate
         self.in_gap = False
+        self.offset = 0  # added to the provider's positions since the last re-anchoring
+        self.restart: tuple[int, bytes] | None = None  # a chunk from far back: a restarted clock, or a straggler
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,9 @@ class TimelineStats:
     gap_ms: int
     duplicates: int
     late: int
+    clamped: int = 0
+    discontinuities: int = 0
+    ahead_drops: int = 0
 
 
 class Timeline:
@@ -48,11 +69,17 @@ class Timeline:
         self._tracks = {name: _Track() for name in tracks}
         self._sample_rate = sample_rate
         self._window = sample_rate * window_ms // 1000
+        self._max_ahead = sample_rate * MAX_AHEAD_MS // 1000 + self._window
+        self._max_burst = sample_rate * MAX_BURST_S
+        self._piece = sample_rate * PIECE_S
         self._horizon = 0  # furthest sample position seen on any track
         self.gaps = 0
         self.gap_samples = 0
         self.duplicates = 0
         self.late = 0
+        self.clamped = 0
+        self.discontinuities = 0
+        self.ahead_drops = 0
 
     @property
     def position_ms(self) -> int:
@@ -61,11 +88,47 @@ class Timeline:
 
     @property
     def stats(self) -> TimelineStats:
-        return TimelineStats(self.gaps, self.gap_samples * 1000 // self._sample_rate, self.duplicates, self.late)
+        gap_ms = self.gap_samples * 1000 // self._sample_rate
+        return TimelineStats(
+            self.gaps, gap_ms, self.duplicates, self.late, self.clamped, self.discontinuities, self.ahead_drops
+        )
 
-    def add(self, track: str, position: int, pcm: bytes) -> bytes:
-        """Take one chunk; return the interleaved frames that are now final (possibly none)."""
+    def add(self, track: str, position: int, pcm: bytes, wall: int | None = None) -> bytes:
+        """Take one chunk; return the interleaved frames that are now final (possibly none). `wall`: how far the
+        call has got by the wall clock, in samples (None: no such bound)."""
         t = self._tracks[track]
+        position += t.offset
+        if position != t.cursor or t.restart is not None:  # not simply in order: check the clock
+            if t.restart is not None:
+                out = self._confirm_restart(t, position, pcm)
+                if out is not None:
+                    return out
+            if position > max(self._horizon, wall or 0) + self._max_ahead:
+                self.clamped += 1
+                t.offset += t.end - position
+                position = t.end
+            elif position + len(pcm) // 2 + self._window < t.cursor:
+                t.restart = (position, pcm)
+                return b""
+        if wall is not None and position > wall + self._max_burst:
+            self.ahead_drops += 1
+            return b""
+        return self._place(t, position, pcm)
+
+    def _confirm_restart(self, t: _Track, position: int, pcm: bytes) -> bytes | None:
+        """With `t.restart` held: if this chunk continues it, the clock restarted; otherwise it was a straggler."""
+        assert t.restart is not None
+        held, held_pcm = t.restart
+        t.restart = None
+        if position != held + len(held_pcm) // 2:
+            self._count_behind(t, held)
+            return None
+        self.discontinuities += 1
+        shift = t.end - held
+        t.offset += shift
+        return self._place(t, held + shift, held_pcm) + self._place(t, position + shift, pcm)
+
+    def _place(self, t: _Track, position: int, pcm: bytes) -> bytes:
         samples = len(pcm) // 2
         if position == t.cursor and not t.pending:
             # The common case: in order, nothing waiting.
@@ -87,11 +150,23 @@ class Timeline:
         self._advance(self._horizon - self._window, count_gaps=True)
         return self._interleave()
 
-    def finish(self) -> bytes:
-        """Flush everything; every track ends at the longest track's end."""
+    def flush(self) -> Iterator[bytes]:
+        """Everything left, in pieces of at most `PIECE_S`; every track ends at the longest track's end."""
+        for t in self._tracks.values():
+            if t.restart is not None:
+                self._count_behind(t, t.restart[0])
+                t.restart = None
         end = max(t.end for t in self._tracks.values())
-        self._advance(end, count_gaps=False)
-        return self._interleave()
+        while True:
+            self._advance(end, count_gaps=False)
+            piece = self._interleave()
+            if piece:
+                yield piece
+            if all(t.cursor >= end for t in self._tracks.values()):
+                return
+
+    def finish(self) -> bytes:
+        return b"".join(self.flush())
 
     def _count_behind(self, t: _Track, position: int) -> None:
         if any(start <= position < stop for start, stop in t.silence_ranges):
@@ -99,8 +174,9 @@ class Timeline:
         else:
             self.duplicates += 1
 
-    def _advance(self, limit: int, count_gaps: bool) -> None:
+    def _advance(self, until: int, count_gaps: bool) -> None:
         for t in self._tracks.values():
+            limit = min(until, t.cursor + self._piece)  # never more than a piece of silence at once
             while t.pending:
                 position = min(t.pending)
                 if position > t.cursor:

@@ -6,15 +6,27 @@ import base64
 import os
 import socket
 import struct
+import time
+
+
+def masked_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """One client frame of under 126 bytes, built in advance (a flood sends thousands of them at once)."""
+    key = b"\x01\x02\x03\x04"
+    return (
+        bytes(((0x80 if fin else 0) | opcode, 0x80 | len(payload)))
+        + key
+        + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    )
 
 
 class RawClient:
-    def __init__(self, port: int, path: str, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, path: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self.sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n".encode()
         )
         response = b""
         while b"\r\n\r\n" not in response:
@@ -73,6 +85,23 @@ class RawClient:
                     return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else 1005
         except (EOFError, OSError):
             return None
+
+    def flood(self, blob: bytes, seconds: float) -> float:
+        """Send `blob` over and over until the server closes the connection or `seconds` pass; how long it took."""
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < seconds:
+                self.sock.sendall(blob)
+        except OSError:
+            pass
+        return time.monotonic() - started
+
+    def read_to_eof(self) -> int:
+        """Read until the server closes the connection; how many bytes came after the response head."""
+        received = len(self._buffer)
+        while chunk := self.sock.recv(65536):
+            received += len(chunk)
+        return received
 
     def close(self) -> None:
         self.sock.close()

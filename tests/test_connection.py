@@ -1,0 +1,92 @@
+"""recorder.websocket.connection over a real socket pair, in gevent (no monkey-patching needed: gevent's own
+sockets): it yields to other greenlets whatever the buffer holds, answers pings, and bounds the close wait."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import gevent
+from gevent import socket
+from test_frames import masked
+
+from recorder.websocket.connection import YIELD_FRAMES, Connection
+from recorder.websocket.frames import Close, Parser
+
+
+def pair(pause_s: float = 0.0) -> tuple[Connection, socket.socket]:
+    ours, theirs = socket.socketpair()
+    return Connection(ours, b"", Parser(1024, 4096), pause_s), theirs
+
+
+def count_turns(turns: list[int]) -> None:
+    while True:
+        gevent.sleep(0)
+        turns.append(1)
+
+
+def test_a_full_buffer_does_not_keep_other_greenlets_waiting() -> None:
+    connection, peer = pair()
+    frames = 20 * YIELD_FRAMES
+    peer.sendall(masked(0x2, b"a") * frames)  # all waiting at once: recv never blocks
+    turns: list[int] = []
+    other = gevent.spawn(count_turns, turns)
+    for _ in range(frames):
+        assert connection.recv() == b"a"
+    other.kill()
+    assert len(turns) >= frames // YIELD_FRAMES - 1
+    connection.close(wait_s=0)
+    peer.close()
+
+
+def test_pings_are_answered_and_a_close_ends_receiving() -> None:
+    connection, peer = pair()
+    peer.sendall(masked(0x9, b"hi") + masked(0x8, struct.pack("!H", 1000) + b"bye"))
+    assert connection.recv() is None
+    assert connection.peer_close == Close(1000, "bye")
+    assert peer.recv(100) == b"\x8a\x02hi"
+    connection.close(wait_s=1)  # the peer's close is in: no wait
+    peer.close()
+
+
+def test_send_close_never_waits_on_a_peer_that_stopped_reading() -> None:
+    ours, peer = socket.socketpair()
+    ours.settimeout(0)
+    try:
+        while True:  # fill the peer's receive window and our send buffer
+            ours.send(b"\x00" * 65536)
+    except OSError:
+        ours.settimeout(None)
+    started = time.monotonic()
+    Connection(ours, b"", Parser(1024, 4096), 0).send_close(1000, "bye")
+    assert time.monotonic() - started < 0.5
+    ours.close()
+    peer.close()
+
+
+def flood(peer: socket.socket) -> None:
+    while True:
+        peer.sendall(masked(0x2, b"x" * 100) * 10)
+
+
+def test_the_close_wait_ends_at_its_deadline_whatever_the_peer_sends() -> None:
+    connection, peer = pair()
+    writer = gevent.spawn(flood, peer)
+    connection.send_close(1002, "bad")
+    started = time.monotonic()
+    connection.close(wait_s=0.5)
+    assert time.monotonic() - started < 1.0
+    writer.kill()
+    peer.close()
+
+
+def test_the_close_wait_ends_at_the_peers_close_frame() -> None:
+    connection, peer = pair()
+    connection.send_close(1000)
+    peer.sendall(masked(0x2, b"late audio") + masked(0x8, struct.pack("!H", 1000)))
+    started = time.monotonic()
+    connection.close(wait_s=5)
+    assert time.monotonic() - started < 1.0
+    assert peer.recv(100)[:4] == b"\x88\x02\x03\xe8"  # our close frame, then EOF
+    assert peer.recv(100) == b""
+    peer.close()
