@@ -3,12 +3,14 @@ Storage emulator. G.711 compared with independent decoders, signed linear bit-ex
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 from collections.abc import Iterator
 
 import pytest
 from support.g711_reference import decode
+from support.rawws import RawClient
 from support.stack import Stack, run, running_stack, wait_for
 from test_protocols_asterisk import alaw_decode
 from websockets.exceptions import InvalidStatus
@@ -106,3 +108,23 @@ def test_the_path_takes_nothing_while_no_credentials_are_set(gcs_stack: Stack) -
 
     assert refused.value.response.status_code == 401
     assert any("ASTERISK_USERNAME and ASTERISK_PASSWORD are not set" in e["message"] for e in gcs_stack.logs())
+
+
+def test_a_hangup_cause_as_close_code_still_stores_the_call(stack: Stack) -> None:
+    """chan_websocket closes with the channel's hangup cause (16, normal clearing) when it has one: not a code
+    RFC 6455 lets a peer send, so the stream ends as a framing error, and its audio is stored all the same."""
+    basic = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    client = RawClient(
+        stack.recorder_port, "/ws/asterisk?call_id=1761245643.16", headers={"Authorization": f"Basic {basic}"}
+    )
+    assert client.status == 101
+    ulaw = to_ulaw(read_wav(sample(8000)).data[: 2 * 8000])
+    client.text(asterisk.media_start("plain-text", "1761245643.16", "ulaw", 160))
+    for start in range(0, len(ulaw), 160):
+        client.binary(ulaw[start : start + 160])
+    client.send_frame(0x8, struct.pack("!H", 16))
+    client.close()
+
+    recording = stack.stored("1761245643.16")
+    assert recording.pcm == decode(ulaw)
+    assert recording.metadata["end_reason"].startswith("protocol error: close code 16")
