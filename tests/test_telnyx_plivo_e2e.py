@@ -8,7 +8,8 @@ import array
 import base64
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 
@@ -17,12 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support.g711_reference import decode, decode_alaw
 from support.stack import BUCKET, Stack, run, running_stack, wait_for
+from websockets.exceptions import InvalidStatus
 
 from answerer.signatures import plivo_signature
 from callsim import plivo, telnyx
 from callsim.__main__ import main
 from callsim.audio import Pcm, read_wav, sample, to_ulaw
-from callsim.common import End, Impairments, StreamOptions
+from callsim.common import CallResult, End, Impairments, StreamOptions
 from callsim.telnyx import encode as telnyx_encode
 from devstack import GcsEmulator
 
@@ -153,33 +155,47 @@ def other_call(url: str) -> str:
     return url  # a genuine token, for another call id than the stream announces
 
 
+def refused_with(stream: Coroutine[Any, Any, CallResult]) -> str:
+    """How the recorder refused a stream: an HTTP status before the 101, or a close code after it."""
+    try:
+        return f"close {run(stream).close_code}"
+    except InvalidStatus as refusal:
+        return f"HTTP {refusal.response.status_code}"
+
+
 @pytest.mark.parametrize("provider", ["telnyx", "plivo"])
-@pytest.mark.parametrize("change", [tampered, missing, other_call], ids=["tampered", "missing", "other-call"])
+@pytest.mark.parametrize(
+    ("change", "refusal", "logged"),
+    [
+        (tampered, "HTTP 401", "InvalidSignatureError"),  # a token on the upgrade is checked before the 101
+        (missing, "close 1008", "no token presented"),  # no token: the handshake must bring one, and does not
+        (other_call, "close 1008", "token is for another call"),  # genuine, but not for the call the stream is
+    ],
+    ids=["tampered", "missing", "other-call"],
+)
 def test_a_tampered_missing_or_foreign_token_stores_nothing(
-    gcs_stack: Stack, provider: str, change: Callable[[str], str]
+    gcs_stack: Stack, provider: str, change: Callable[[str], str], refusal: str, logged: str
 ) -> None:
     call_id = f"bad-{provider}-{change.__name__}"
     answered_for = f"someone-else-{call_id}" if change is other_call else call_id
     if provider == "telnyx":
         url = change(telnyx_stream_url(gcs_stack, answered_for))
-        result = run(telnyx.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
+        outcome = refused_with(telnyx.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
     else:
         url = change(plivo_stream_url(gcs_stack, answered_for))
-        result = run(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
+        outcome = refused_with(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
 
-    assert result.close_code == 1008
-    wait_for(lambda: [e for e in gcs_stack.logs() if call_id in e["message"]], what="the refusal log")
+    assert outcome == refusal
+    wait_for(lambda: [e for e in gcs_stack.logs() if logged in e["message"]], what="the refusal log")
     assert gcs_stack.find(call_id) is None
 
 
 def test_a_telnyx_token_does_not_open_a_plivo_stream(gcs_stack: Stack) -> None:
-    """Tokens carry the stream path's provider (defects.md #3)."""
+    """Tokens carry the stream path's provider (defects.md #3): refused before the 101."""
     call_id = "cross-provider"
     token = telnyx_stream_url(gcs_stack, call_id).rpartition("/")[2]
     url = f"{gcs_stack.recorder_url}/ws/plivo/{token}"
-    result = run(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
-
-    assert result.close_code == 1008
+    assert refused_with(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id)) == "HTTP 403"
     wait_for(lambda: [e for e in gcs_stack.logs() if "another provider" in e["message"]], what="the refusal log")
     assert gcs_stack.find(call_id) is None
 
