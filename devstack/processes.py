@@ -27,9 +27,13 @@ LOCAL_SECRET = "local-development-secret-never-deployed"
 _SETTINGS_CHECK = """import sys
 from {module} import Settings, SettingsError
 try:
-    Settings.from_env()
+    settings = Settings.from_env()
 except SettingsError as error:
     sys.exit(str(error))
+{probe}"""
+# The recorder's storage, probed as the recorder does at start-up (recorder/gunicorn.conf.py).
+_STORE_PROBE = """from recorder.store import store_for
+sys.exit(store_for(settings.bucket, settings.recordings_dir).probe())
 """
 
 
@@ -72,13 +76,16 @@ def settings_problems(env: Mapping[str, str]) -> list[str]:
     """What the recorder's and the function's own settings checks say of `env`: one line per problem."""
     checks = [
         subprocess.Popen(
-            [sys.executable, "-c", _SETTINGS_CHECK.format(module=module)],
+            [sys.executable, "-c", _SETTINGS_CHECK.format(module=module, probe=probe)],
             cwd=ROOT / folder,
             env=dict(env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        for folder, module in (("recorder", "recorder.settings"), ("functions", "answerer.settings"))
+        for folder, module, probe in (
+            ("recorder", "recorder.settings", _STORE_PROBE),
+            ("functions", "answerer.settings", ""),
+        )
     ]
     problems: list[str] = []
     for check in checks:

@@ -23,11 +23,18 @@ accesslog = None  # the app logs one JSON line per call instead
 
 def on_starting(server):
     """A bad setting is one log line naming it and exit 1, in the master, before any worker boots (in a worker
-    it would be a traceback per boot attempt, then gunicorn's own "Worker failed to boot")."""
+    it would be a traceback per boot attempt, then gunicorn's own "Worker failed to boot"). So is storage that
+    cannot be used (no credentials, no such bucket), except on Cloud Run (K_SERVICE set), where the worker logs
+    it and the health check reports it."""
     from recorder.settings import Settings, SettingsError
+    from recorder.store import store_for
 
     try:
-        Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as problem:
         server.log.error("%s", problem)
         raise SystemExit(1) from None
+    problem = None if os.environ.get("K_SERVICE") else store_for(settings.bucket, settings.recordings_dir).probe()
+    if problem:
+        server.log.error("%s", problem)
+        raise SystemExit(1)

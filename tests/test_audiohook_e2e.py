@@ -149,4 +149,4 @@ def test_a_dropped_connection_without_close_keeps_everything_received(stack: Sta
     assert channel(recording.pcm, 0) == expected(external, length)
     assert channel(recording.pcm, 1) == expected(internal, length)
     # Every ping's pong went to a peer already gone: what it had sent was still read, and recorded.
-    assert recording.metadata["end_reason"] == "connection closed"
+    assert recording.metadata["end_reason"] == "connection dropped"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from support.lossy_proxy import LossyProxy
 from support.stack import BUCKET, Stack, count_logged, run, running_stack, wait_for
 
 from callsim import vonage
@@ -167,3 +168,27 @@ def test_a_live_call_is_never_recovered_by_another_recorder(tmp_path: Path, gcs:
         assert "recovered" not in owner.stored("owned").metadata
         assert not [e for e in other.logs() if e["message"].startswith("recovered a call")]
         assert [e["call_id"] for e in owner.logs() if e["message"] == "recording stored"] == ["owned"]
+
+
+@pytest.mark.parametrize(
+    ("call_id", "lost"),
+    [("lost-segment", b"lost-segment/seg-000001"), ("lost-compose", b"lost-compose.wav/compose")],
+    ids=["a segment's upload", "the final compose"],
+)
+def test_a_lost_upload_response_still_leaves_one_object(
+    tmp_path: Path, gcs: GcsEmulator, call_id: str, lost: bytes
+) -> None:
+    """defects.md #9: the store carried the request out, its answer was lost, the client retried."""
+    proxy = LossyProxy(int(gcs.url.rsplit(":", 1)[1]), lose_request_containing=lost)
+    try:
+        with running_stack(tmp_path, gcs, SEGMENT_S=str(SEGMENT_S), STORAGE_EMULATOR_HOST=proxy.url) as stack:
+            audio = long_audio(5)
+            run(vonage.call(stack.answer_url(), audio, speed=0, call_id=call_id))
+            assert stack.stored(call_id).pcm == audio.data
+            assert proxy.lost == 1
+            assert stack.gcs is not None
+            names = [b.name for b in stack.gcs.client().bucket(BUCKET).list_blobs() if call_id in b.name]
+            assert [name for name in names if name.endswith(".wav")] == [stack.stored(call_id).name]
+            wait_for(lambda: stack.parts() == [], what="the parts to be removed")
+    finally:
+        proxy.close()

@@ -8,7 +8,8 @@ import array
 import base64
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from answerer.signatures import plivo_signature
 from callsim import plivo, telnyx
 from callsim.__main__ import main
 from callsim.audio import Pcm, read_wav, sample, to_ulaw
-from callsim.common import End, Impairments, StreamOptions
+from callsim.common import CallResult, End, Impairments, StreamOptions
 from callsim.telnyx import encode as telnyx_encode
 from devstack import GcsEmulator
 
@@ -103,7 +104,8 @@ def test_telnyx_without_stop_keeps_everything(gcs_stack: Stack, end: End) -> Non
     result = run(telnyx.call(gcs_stack.answer_url("telnyx", 8000), both_tracks(), options))
 
     assert_both_tracks(gcs_stack, result.call_id, mulaw, Impairments())
-    assert gcs_stack.stored(result.call_id).metadata["end_reason"] == "connection closed"
+    reason = {"close": "connection closed", "drop": "connection dropped"}[end]
+    assert gcs_stack.stored(result.call_id).metadata["end_reason"] == reason
 
 
 def test_plivo_both_tracks_with_drops_reordering_duplicates_and_a_late_outbound_track(gcs_stack: Stack) -> None:
@@ -154,40 +156,47 @@ def other_call(url: str) -> str:
     return url  # a genuine token, for another call id than the stream announces
 
 
+def refused_with(stream: Coroutine[Any, Any, CallResult]) -> str:
+    """How the recorder refused a stream: an HTTP status before the 101, or a close code after it."""
+    try:
+        return f"close {run(stream).close_code}"
+    except InvalidStatus as refusal:
+        return f"HTTP {refusal.response.status_code}"
+
+
 @pytest.mark.parametrize("provider", ["telnyx", "plivo"])
-@pytest.mark.parametrize("change", [tampered, missing, other_call], ids=["tampered", "missing", "other-call"])
+@pytest.mark.parametrize(
+    ("change", "refusal", "logged"),
+    [
+        (tampered, "HTTP 401", "InvalidSignatureError"),  # a token on the upgrade is checked before the 101
+        (missing, "close 1008", "no token presented"),  # no token: the handshake must bring one, and does not
+        (other_call, "close 1008", "token is for another call"),  # genuine, but not for the call the stream is
+    ],
+    ids=["tampered", "missing", "other-call"],
+)
 def test_a_tampered_missing_or_foreign_token_stores_nothing(
-    gcs_stack: Stack, provider: str, change: Callable[[str], str]
+    gcs_stack: Stack, provider: str, change: Callable[[str], str], refusal: str, logged: str
 ) -> None:
     call_id = f"bad-{provider}-{change.__name__}"
     answered_for = f"someone-else-{call_id}" if change is other_call else call_id
     if provider == "telnyx":
         url = change(telnyx_stream_url(gcs_stack, answered_for))
-        stream = telnyx.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id)
+        outcome = refused_with(telnyx.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
     else:
         url = change(plivo_stream_url(gcs_stack, answered_for))
-        stream = plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id)
+        outcome = refused_with(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
 
-    if change is tampered:  # a token that is not signed is refused before the 101 (worker.py)
-        with pytest.raises(InvalidStatus) as refused:
-            run(stream)
-        assert refused.value.response.status_code == 401
-        wait_for(lambda: [e for e in gcs_stack.logs() if "invalid token" in e["message"]], what="the refusal log")
-    else:
-        assert run(stream).close_code == 1008
-        wait_for(lambda: [e for e in gcs_stack.logs() if call_id in e["message"]], what="the refusal log")
+    assert outcome == refusal
+    wait_for(lambda: [e for e in gcs_stack.logs() if logged in e["message"]], what="the refusal log")
     assert gcs_stack.find(call_id) is None
 
 
 def test_a_telnyx_token_does_not_open_a_plivo_stream(gcs_stack: Stack) -> None:
-    """Tokens carry the stream path's provider (defects.md #3)."""
+    """Tokens carry the stream path's provider (defects.md #3): refused before the 101."""
     call_id = "cross-provider"
     token = telnyx_stream_url(gcs_stack, call_id).rpartition("/")[2]
     url = f"{gcs_stack.recorder_url}/ws/plivo/{token}"
-    with pytest.raises(InvalidStatus) as refused:  # refused before the 101 (worker.py)
-        run(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id))
-
-    assert refused.value.response.status_code == 403
+    assert refused_with(plivo.stream(url, both_tracks(), StreamOptions(speed=0), call_id=call_id)) == "HTTP 403"
     wait_for(lambda: [e for e in gcs_stack.logs() if "another provider" in e["message"]], what="the refusal log")
     assert gcs_stack.find(call_id) is None
 

@@ -26,6 +26,7 @@ log = logging.getLogger("recorder")
 CONNECTION = "recorder.connection"  # the environ keys worker.py's upgrade fills in
 TOKEN = "recorder.token"  # a token presented on the upgrade, and verified there (signature, expiry, provider)
 CLOSE_WAIT_S = 2.0  # from our close frame to closing TCP, storing included: how long the peer has to answer it
+HEALTH_RECHECK_S = 10.0  # while storage is unusable, how often the health check probes it again
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
@@ -40,9 +41,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # Calls a dead worker or a failed upload left in the spool: now, then every sweep_interval_s.
     gevent.spawn(spool.sweep_forever, spool_dir, store, settings.sweep_interval_s, settings.lease_s)
 
+    # Storage problems show at start-up, not as every call's upload failing: one ERROR line, and the health check
+    # answers 503 with the reason (Cloud Run's probes then keep the revision from serving) until storage works.
+    health = {"problem": store.probe(), "checked": time.monotonic()}
+    if health["problem"]:
+        log.error("storage is not usable: %s", health["problem"])
+
     @app.get("/healthz")
-    def healthz() -> str:
-        return "ok"
+    def healthz() -> tuple[str, int]:
+        if health["problem"] and time.monotonic() - float(health["checked"] or 0) > HEALTH_RECHECK_S:
+            health.update(problem=store.probe(), checked=time.monotonic())
+        return (f"storage: {health['problem']}\n", 503) if health["problem"] else ("ok", 200)
 
     @app.route("/ws/<provider>", websocket=True)
     @app.route("/ws/<provider>/<token>", websocket=True)
@@ -69,7 +78,7 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
     """The socket loop: receive and hand to the session until the call ends, however it ends; then store it.
     Between the end of receiving and the store nothing switches greenlets, so nothing can interrupt the store."""
     code: int = CloseCode.NORMAL
-    reason, why = "", "connection closed"  # by the peer, or dropped
+    reason, why = "", "connection closed"  # by the peer's close frame
     try:
         while not session.ended_by_provider and (message := connection.recv()) is not None:
             for reply in session.receive(message):  # AudioHook's opened, pong, closed: before our close frame
@@ -79,7 +88,9 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
                     pass  # the peer is gone: what it sent before it went is still read, and recorded
         if session.ended_by_provider:
             reason, why = "recorded", "ended by provider"
-        elif connection.peer_close is not None and connection.peer_close.code is not None:
+        elif connection.peer_close is None:
+            why = "connection dropped"  # the TCP connection ended without a close frame (RFC 6455 7.1.5: 1006)
+        elif connection.peer_close.code is not None:
             code = connection.peer_close.code  # echoed (RFC 6455 section 5.5.1)
     except CloseStream as close:
         code, reason = close.code, close.reason

@@ -122,6 +122,6 @@ def sweep_forever(spool_dir: Path, store: Store, interval_s: float, lease_s: flo
     while True:
         try:
             sweep(spool_dir, store, lease_s)
-        except Exception:
-            log.exception("sweeping failed; will try again")
+        except Exception as error:  # the store is unreachable (the start-up probe has said so): try again later
+            log.warning("sweeping failed; will try again: %s", error)
         gevent.sleep(interval_s)

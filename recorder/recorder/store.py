@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from google.api_core.exceptions import NotFound, PreconditionFailed
+from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
+from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
@@ -57,6 +58,10 @@ class Store(Protocol):
         ...
 
     def url(self, name: str) -> str: ...
+
+    def probe(self) -> str | None:
+        """At start-up: what keeps this store from taking recordings, as one line naming the fix; None if usable."""
+        ...
 
 
 class GcsStore:
@@ -122,6 +127,26 @@ class GcsStore:
 
     def url(self, name: str) -> str:
         return f"{self.location}/{name}"
+
+    def probe(self) -> str | None:
+        setting = f"RECORDINGS_BUCKET={self.bucket_name}"
+        try:
+            # One quick listing (the recorder may list the bucket, not read its recordings), not retried: a
+            # misconfiguration should show at start-up, not as every call's upload failing later.
+            next(iter(self._bucket.list_blobs(prefix=".parts/leases/", max_results=1, timeout=10, retry=None)), None)
+        except DefaultCredentialsError:
+            return (
+                f"{setting}: no Google Cloud credentials here: run `gcloud auth application-default login`, "
+                "or set STORAGE_EMULATOR_HOST to use an emulator"
+            )
+        except NotFound:
+            return f"{setting}: no such bucket (create it, or unset RECORDINGS_BUCKET to record into RECORDINGS_DIR)"
+        except Forbidden:
+            return f"{setting}: these credentials may not list it (the recorder needs storage.objects.list on it)"
+        except Exception as error:
+            why = type(error).__name__
+            return f"{setting}: Cloud Storage did not answer ({why}): check the network or STORAGE_EMULATOR_HOST"
+        return None
 
 
 class LocalStore:
@@ -195,6 +220,15 @@ class LocalStore:
 
     def url(self, name: str) -> str:
         return str(self.root / name)
+
+    def probe(self) -> str | None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            return f"RECORDINGS_DIR={self.root}: cannot create it ({error.strerror}): set it to a directory of yours"
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            return f"RECORDINGS_DIR={self.root}: not writable by this user: set it to a directory of yours"
+        return None
 
     @staticmethod
     def _staged(path: Path, data: bytes) -> Path:

@@ -32,7 +32,7 @@ from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler  # type: 
 
 from .app import CONNECTION, TOKEN
 from .live_calls import LiveCalls, live_calls
-from .protocols import UPGRADE_CHECKS, UpgradeCheck
+from .protocols import ADAPTERS, UPGRADE_CHECKS, UpgradeCheck
 from .protocols.jambonz import SUBPROTOCOL as JAMBONZ_SUBPROTOCOL
 from .settings import Settings
 from .tokens import TokenProblem, verified_claims
@@ -99,16 +99,15 @@ class Upgrade:
     check: Check | None = None
 
 
+# Only the providers whose upgrade carries more than RFC 6455; every other stream path in protocols.ADAPTERS
+# takes a plain upgrade.
 UPGRADES: dict[str, Upgrade] = {
-    "vonage": Upgrade(),
     "twilio": Upgrade(check=twilio_upgrade),
-    "voxology": Upgrade(),
-    "telnyx": Upgrade(),
-    "plivo": Upgrade(),
     # AudioHook and Asterisk: their credentials, checked by their protocol modules.
     **{provider: Upgrade(check=credentials(check)) for provider, check in UPGRADE_CHECKS.items()},
     "jambonz": Upgrade(subprotocols=(JAMBONZ_SUBPROTOCOL,)),
 }
+PLAIN = Upgrade()
 _STREAM_PATH = re.compile(r"/ws/([a-z0-9-]{1,40})(?:/([A-Za-z0-9._~-]{1,4096}))?")
 
 
@@ -179,7 +178,7 @@ class RecorderHandler(PyWSGIHandler):  # type: ignore[misc]
         path = _STREAM_PATH.fullmatch(str(self.environ.get("PATH_INFO", "")))
         if calls.draining:
             raise HandshakeRefused("503 Service Unavailable", "the recorder is shutting down: try again", _RETRY)
-        upgrade = UPGRADES.get(path.group(1)) if path else None
+        upgrade = UPGRADES.get(path.group(1), PLAIN) if path and path.group(1) in ADAPTERS else None
         if path is None or upgrade is None:
             raise HandshakeRefused("404 Not Found", "no stream path here")
         token = presented_token(self.environ, path.group(2))

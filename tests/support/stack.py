@@ -115,12 +115,13 @@ def running_stack(tmp: Path, gcs: GcsEmulator | None, rates: tuple[int, ...] = (
     tmp.mkdir(parents=True, exist_ok=True)
     stack = Stack(free_port(), tmp / "recorder.log", Path(env.get("SPOOL_DIR", tmp / "spool")), gcs=gcs)
     stack.spool_dir.mkdir(exist_ok=True)
-    overrides = {"SPOOL_DIR": str(stack.spool_dir), "HANDSHAKE_TIMEOUT_S": "2", **env}
+    overrides = {"SPOOL_DIR": str(stack.spool_dir), "HANDSHAKE_TIMEOUT_S": "2"}
     if gcs:
         overrides.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=gcs.url)
     else:
         stack.recordings_dir = tmp / "recordings"
         overrides["RECORDINGS_DIR"] = str(stack.recordings_dir)
+    overrides.update(env)  # a test's own settings win (a proxy in front of the emulator, say)
     with ExitStack() as cleanup:
         processes: list[subprocess.Popen[bytes]] = []
         cleanup.callback(devstack.stop, processes)

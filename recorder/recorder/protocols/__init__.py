@@ -49,9 +49,10 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "telnyx": TelnyxAdapter,
     "plivo": PlivoAdapter,
     "audiohook": AudioHookAdapter,  # Genesys Cloud AudioHook Monitor
+    "asterisk": AsteriskAdapter,
     "jambonz": JambonzAdapter,
 }
-# Adapters that read the stream URL's query: Asterisk's dial string adds its v(...) parameters there.
+# Of those, the adapters that also read the stream URL's query: Asterisk's dial string adds its v(...) there.
 QUERY_ADAPTERS: dict[str, Callable[[Mapping[str, str]], Adapter]] = {
     "asterisk": AsteriskAdapter,
 }
@@ -67,7 +68,8 @@ UPGRADE_CHECKS: dict[str, UpgradeCheck] = {
 
 
 def adapter_for(provider: str, query: Mapping[str, str] | None = None) -> Adapter | None:
-    if provider in QUERY_ADAPTERS:
-        return QUERY_ADAPTERS[provider](query or {})
+    with_query = QUERY_ADAPTERS.get(provider)
+    if with_query is not None:
+        return with_query(query or {})
     factory = ADAPTERS.get(provider)
     return factory() if factory else None
