@@ -185,9 +185,10 @@ async def call(
                     span = session.position - discard_from
                     await session.send("discarded", {"start": duration(discard_from), "discarded": duration(span)})
                     discard_from = None
-                await ws.send(_interleave(to_ulaw(external[index]), to_ulaw(internal[index])))
+                frame = _interleave(to_ulaw(external[index]), to_ulaw(internal[index]))
+                await ws.send(frame)
                 session.position += frame_samples
-                result.sent_bytes += len(external[index])
+                result.sent_bytes += len(frame)  # both channels' bytes, as for every simulator
             if options.send_end and options.end == "close":
                 await session.send("close", {"reason": "end"})
                 await session.reply("closed")

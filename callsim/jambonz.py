@@ -92,8 +92,9 @@ async def call(
                     digit = pending_dtmf.pop(0)[1]
                     await ws.send(json.dumps({"event": "dtmf", "dtmf": digit, "duration": "1600"}))
                     result.dtmf.append(digit)
-                await ws.send(interleave(one, two))
-                result.sent_bytes += len(one)
+                frame = interleave(one, two)
+                await ws.send(frame)
+                result.sent_bytes += len(frame)  # both channels' bytes, as for every simulator
             await hang_up(ws, result, pacer, options.end)
         except ConnectionClosed:
             pass

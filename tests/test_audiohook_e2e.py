@@ -4,11 +4,15 @@ Cloud Storage emulator. Stereo PCMU compared sample for sample with an independe
 from __future__ import annotations
 
 import array
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.g711_reference import decode
-from support.stack import Stack, run, running_stack, wait_for
+from support.stack import BUCKET, Stack, run, running_stack, wait_for
 from websockets.exceptions import InvalidStatus
 
 from callsim import audiohook
@@ -19,6 +23,7 @@ from devstack import GcsEmulator
 API_KEY = "an-audiohook-api-key-for-tests"
 SECRET = "TXlTdXBlclNlY3JldEtleVRlbGxOby0xITJAMyM0JDU="
 FAST = StreamOptions(speed=0)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +155,18 @@ def test_a_dropped_connection_without_close_keeps_everything_received(stack: Sta
     assert channel(recording.pcm, 1) == expected(internal, length)
     # Every ping's pong went to a peer already gone: what it had sent was still read, and recorded.
     assert recording.metadata["end_reason"] == "connection dropped"
+
+
+def test_make_call_places_a_signed_conversation_and_reports_it(stack: Stack) -> None:
+    assert stack.gcs is not None
+    env = {**os.environ, "AUDIOHOOK_API_KEY": API_KEY, "AUDIOHOOK_CLIENT_SECRET": SECRET}
+    env.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=stack.gcs.url)
+    argv = ["--provider", "audiohook", "--recorder-url", stack.recorder_url, "--speed", "0", "--drop", "50,51"]
+    result = subprocess.run(
+        [sys.executable, "-m", "callsim", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Both channels' audio but the two discarded 20 ms frames; stored as the whole conversation.
+    assert "sent 13.74 s of audio over 2 tracks, ended by close, the recorder closed with 1000" in result.stdout
+    assert "stored 6.91 s, 8000 Hz 2 channels: gs://" in result.stdout
