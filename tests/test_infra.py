@@ -69,6 +69,7 @@ LOCAL_ONLY = {
     "RECORDINGS_DIR": "used only when no bucket is set",
     "HOST": "the default, 0.0.0.0, is what Cloud Run needs",
     "PORT": "Cloud Run sets it itself (and rejects it in the template)",
+    "K_SERVICE": "Cloud Run sets it itself: the recorder reports a storage problem instead of exiting there",
     # Not yet wired: it would be the function's Secret Manager secret, readable by the recorder's account too.
     "TWILIO_AUTH_TOKEN": "not passed to the recorder by Terraform yet (README: Security)",
 }
