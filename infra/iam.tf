@@ -68,6 +68,14 @@ resource "google_secret_manager_secret_iam_member" "function_reads_webhook_secre
   member    = google_service_account.function.member
 }
 
+# Twilio's auth token, if set, is also the recorder's: it checks X-Twilio-Signature on the stream's upgrade.
+resource "google_secret_manager_secret_iam_member" "recorder_reads_twilio_token" {
+  for_each  = local.recorder_webhook_secret_names
+  secret_id = google_secret_manager_secret.webhook[each.key].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.recorder.member
+}
+
 # The upgrade credentials of AudioHook and Asterisk, if any, are the recorder's alone.
 resource "google_secret_manager_secret_iam_member" "recorder_reads_stream_secrets" {
   for_each  = local.stream_secret_names
@@ -130,6 +138,7 @@ resource "time_sleep" "service_grants" {
       [for grant in google_secret_manager_secret_iam_member.accessors : grant.id],
       [for grant in google_secret_manager_secret_iam_member.function_reads_webhook_secrets : grant.id],
       [for grant in google_secret_manager_secret_iam_member.recorder_reads_stream_secrets : grant.id],
+      [for grant in google_secret_manager_secret_iam_member.recorder_reads_twilio_token : grant.id],
       [
         google_storage_bucket_iam_member.recorder_creates_recordings.id,
         google_storage_bucket_iam_member.recorder_manages_parts.id,

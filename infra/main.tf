@@ -53,6 +53,8 @@ locals {
   }
   # Which are set is not secret; their values are.
   webhook_secret_names = toset(nonsensitive([for name, value in local.webhook_secret_values : name if value != ""]))
+  # The recorder checks X-Twilio-Signature on /ws/twilio upgrades with the same token (README: Security).
+  recorder_webhook_secret_names = setintersection(local.webhook_secret_names, ["TWILIO_AUTH_TOKEN"])
 
   # The recorder's optional upgrade credentials (README.md, Genesys AudioHook and Asterisk): each set one becomes a
   # Secret Manager secret and the recorder's environment variable of that name.

@@ -75,6 +75,18 @@ resource "google_cloud_run_v2_service" "recorder" {
           }
         }
       }
+      dynamic "env" {
+        for_each = local.recorder_webhook_secret_names
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.webhook[env.value].secret_id
+              version = google_secret_manager_secret_version.webhook[env.value].version
+            }
+          }
+        }
+      }
       env {
         name = "RECORDER_SECRET"
         value_source {

@@ -70,8 +70,6 @@ LOCAL_ONLY = {
     "HOST": "the default, 0.0.0.0, is what Cloud Run needs",
     "PORT": "Cloud Run sets it itself (and rejects it in the template)",
     "K_SERVICE": "Cloud Run sets it itself: the recorder reports a storage problem instead of exiting there",
-    # Not yet wired: it would be the function's Secret Manager secret, readable by the recorder's account too.
-    "TWILIO_AUTH_TOKEN": "not passed to the recorder by Terraform yet (README: Security)",
 }
 
 
@@ -118,11 +116,15 @@ def test_the_function_entry_point_and_runtime_match_the_code() -> None:
 def test_every_env_var_the_code_reads_is_set_by_terraform_and_back() -> None:
     [service] = resources("google_cloud_run_v2_service").values()
     container = service["template"][0]["containers"][0]
-    dynamic, secrets = [block["env"] for block in container["dynamic"] if "env" in block]
-    assert (dynamic["for_each"], secrets["for_each"]) == ("${local.recorder_env}", "${local.stream_secret_names}")
+    dynamic, secrets, twilio = [block["env"] for block in container["dynamic"] if "env" in block]
+    assert (dynamic["for_each"], secrets["for_each"], twilio["for_each"]) == (
+        "${local.recorder_env}",
+        "${local.stream_secret_names}",
+        "${local.recorder_webhook_secret_names}",  # TWILIO_AUTH_TOKEN: the upgrade's signature check
+    )
     locals_ = {name: value for block in TF["locals"] for name, value in block.items()}
     recorder_set = {env["name"] for env in container["env"]} | set(locals_["recorder_env"])
-    recorder_set |= set(locals_["stream_secret_values"])
+    recorder_set |= set(locals_["stream_secret_values"]) | {"TWILIO_AUTH_TOKEN"}
     recorder_read = env_names_read("recorder/recorder/settings.py", "recorder/gunicorn.conf.py")
     assert recorder_read - set(LOCAL_ONLY) == recorder_set
 
@@ -206,6 +208,8 @@ def test_service_accounts_hold_only_the_roles_they_need() -> None:
         (function, "roles/secretmanager.secretAccessor", "${google_secret_manager_secret.webhook[each.key].id}", ""),
         # The AudioHook and Asterisk upgrade credentials, when set.
         (recorder, "roles/secretmanager.secretAccessor", "${google_secret_manager_secret.stream[each.key].id}", ""),
+        # Twilio's auth token, when set: the recorder checks X-Twilio-Signature on the upgrade.
+        (recorder, "roles/secretmanager.secretAccessor", "${google_secret_manager_secret.webhook[each.key].id}", ""),
         (build, "roles/logging.logWriter", "${var.project}", ""),
         (build, "roles/artifactregistry.writer", "${var.project}", ""),
         # A1: the function's build reads its source from Google's gcf-v2-sources-* bucket, made on first deploy.
