@@ -191,3 +191,44 @@ def test_a_worker_refuses_calls_beyond_max_calls(tmp_path: Path) -> None:
         assert second.close_code == 1013
         assert stack.stored("first").pcm == audio.data
         assert stack.find("second") is None
+
+
+def test_sigterm_during_a_storage_outage_exits_in_time_and_the_next_start_stores_everything(tmp_path: Path) -> None:
+    """Storage is down when the shutdown comes: the recorder still exits within its grace period, every call stays
+    in the spool (nothing received is dropped), and the next start on the same spool stores them all."""
+    emulator = GcsEmulator(buckets=(BUCKET,), root=tmp_path / "gcs")
+    spool = tmp_path / "spool"
+    audio = long_audio(20)
+    with emulator:
+        env = {"SPOOL_DIR": str(spool), "GRACE_PERIOD_S": "3", "UPLOAD_DEADLINE_S": "60", "SWEEP_INTERVAL_S": "1"}
+        with running_stack(tmp_path / "first", emulator, **env) as stack:
+            assert stack.recorder is not None
+
+            async def calls_then_outage_then_sigterm() -> float:
+                calls = [
+                    asyncio.create_task(vonage.call(stack.answer_url(), audio, call_id=f"outage-term-{n}"))
+                    for n in range(4)
+                ]
+                while count_logged(stack, "call started") < 4:
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(1.0)
+                emulator.stop()
+                await asyncio.sleep(1.0)
+                stack.recorder.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+                sent_at = time.monotonic()
+                await asyncio.gather(*calls, return_exceptions=True)
+                return sent_at
+
+            sent_at = run(calls_then_outage_then_sigterm())
+            assert stack.recorder.wait(timeout=15) == 0
+            assert time.monotonic() - sent_at < 3 + 3  # the grace period, and gunicorn's second, with slack
+            assert len(stack.spooled()) == 4  # kept: the calls' audio never reached the store
+        emulator.start()
+        with running_stack(tmp_path / "second", emulator, **env) as restarted:
+            for n in range(4):
+                recording = restarted.stored(f"outage-term-{n}", timeout=30)
+                assert len(recording.pcm) >= 2 * 16000 * 2  # the two seconds before SIGTERM at least
+                assert recording.pcm == audio.data[: len(recording.pcm)]
+                assert recording.metadata["end_reason"] == "the recorder is shutting down"
+                assert "recovered" not in recording.metadata  # it had finished: only its upload waited
+            wait_for(lambda: restarted.spooled() == [], what="the spool to empty")
