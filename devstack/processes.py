@@ -84,7 +84,7 @@ def settings_problems(env: Mapping[str, str]) -> list[str]:
         )
         for folder, module, probe in (
             ("recorder", "recorder.settings", _STORE_PROBE),
-            ("functions", "answerer.settings", ""),
+            ("functions", "webhook.settings", ""),
         )
     ]
     problems: list[str] = []

@@ -7,7 +7,7 @@ Deployed with entry point `webhook` (infra/function.tf); run locally with
 import functions_framework
 from flask import Request, Response
 
-from answerer.routes import create_router
+from webhook.routes import create_router
 
 _router = create_router()  # reads settings once: a missing or invalid one fails here, at start-up
 

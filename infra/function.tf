@@ -2,7 +2,7 @@ data "archive_file" "function" {
   type        = "zip"
   source_dir  = "${path.module}/../functions"
   output_path = "${path.module}/build/function.zip"
-  excludes    = ["__pycache__", "answerer/__pycache__"]
+  excludes    = ["__pycache__", "webhook/__pycache__"]
   # The same hash (and object name) from every checkout, whatever its umask: no rebuild for nothing.
   output_file_mode = "0644"
 }

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from answerer.answers import VOICEMAIL_PROMPT, CallFacts, plivo_xml, telnyx_texml
-from answerer.settings import Settings, SettingsError
+from webhook.answers import VOICEMAIL_PROMPT, CallFacts, plivo_xml, telnyx_texml
+from webhook.settings import Settings, SettingsError
 
 SECRET = "s" * 40
 CALL = CallFacts(call_id="v3:T02llQx", caller="+13122010094", callee="+13122123456")

@@ -13,8 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
-from answerer.answers import VOICEMAIL_PROMPT, CallFacts, twiml, vonage_ncco, voxology_call_flow
-from answerer.settings import Settings, SettingsError
+from webhook.answers import VOICEMAIL_PROMPT, CallFacts, twiml, vonage_ncco, voxology_call_flow
+from webhook.settings import Settings, SettingsError
 
 SECRET = "s" * 40
 FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"

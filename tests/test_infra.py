@@ -135,7 +135,7 @@ def test_every_env_var_the_code_reads_is_set_by_terraform_and_back() -> None:
     assert optional["for_each"] == "${local.webhook_secret_names}"
     locals_ = {name: value for block in TF["locals"] for name, value in block.items()}
     function_set |= set(locals_["webhook_secret_values"])
-    assert env_names_read("functions/answerer/settings.py") == function_set
+    assert env_names_read("functions/webhook/settings.py") == function_set
 
     readme = (ROOT / "README.md").read_text()
     for name in recorder_read | function_set:

@@ -12,11 +12,11 @@ import jwt
 import pytest
 from functions_framework import create_app
 
-from answerer.answers import VOICEMAIL_PROMPT, CallFacts, jambonz_verbs
 from callsim.jambonz import listen_verb
 from recorder.closing import ProtocolError
 from recorder.events import Audio, CallStarted, Dtmf, Ignored
 from recorder.protocols.jambonz import JambonzAdapter
+from webhook.answers import VOICEMAIL_PROMPT, CallFacts, jambonz_verbs
 
 SECRET = "s" * 40
 FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"

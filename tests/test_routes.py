@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
-from answerer.routes import ANSWERS, URLS
+from webhook.routes import ANSWERS, URLS
 
 SECRET = "s" * 40
 FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"

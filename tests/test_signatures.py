@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
 from functions_framework import create_app
 
-from answerer.signatures import (
+from webhook.signatures import (
     plivo_problem,
     plivo_signature,
     telnyx_problem,

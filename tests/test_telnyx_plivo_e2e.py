@@ -20,13 +20,13 @@ from support.g711_reference import decode, decode_alaw
 from support.stack import BUCKET, Stack, run, running_stack, wait_for
 from websockets.exceptions import InvalidStatus
 
-from answerer.signatures import plivo_signature
 from callsim import plivo, telnyx
 from callsim.__main__ import main
 from callsim.audio import Pcm, read_wav, sample, to_ulaw
 from callsim.common import CallResult, End, Impairments, StreamOptions
 from callsim.telnyx import encode as telnyx_encode
 from devstack import GcsEmulator
+from webhook.signatures import plivo_signature
 
 IMPAIRED = Impairments(
     drop=frozenset({10, 11, 50}), duplicate=frozenset({20, 30}), reorder=frozenset({40, 60}), jitter_ms=30, seed=3

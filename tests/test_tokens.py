@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from answerer.tokens import TTL_S, issue_token
 from recorder.tokens import token_problem
+from webhook.tokens import TTL_S, issue_token
 
 SECRET = "k" * 40
 

@@ -20,10 +20,10 @@ from support.stack import Stack, run, running_stack, wait_for
 from websockets.asyncio.client import connect
 
 import devstack
-from answerer.tokens import issue_token
 from callsim import vonage
 from devstack import LOCAL_SECRET, free_port
 from recorder.worker import twilio_signature
+from webhook.tokens import issue_token
 
 FRAME = b"\x01\x00\x02\x00" * 160
 TWILIO_KEY = "twilio-auth-token-for-tests"

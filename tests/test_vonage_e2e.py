@@ -10,10 +10,10 @@ import pytest
 from support.stack import Stack, run, wait_for
 from websockets.exceptions import InvalidStatus
 
-from answerer.tokens import issue_token
 from callsim import vonage
 from callsim.audio import read_wav, sample
 from devstack import LOCAL_SECRET
+from webhook.tokens import issue_token
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 24000])

@@ -1,4 +1,4 @@
-"""Checks the per-call token the answer function signed (functions/answerer/tokens.py issues it).
+"""Checks the per-call token the answer function signed (functions/webhook/tokens.py issues it).
 
 The token is an HS256 JWT with `sub` = the provider's call id, `prov` = the stream path's provider (the
 `/ws/<provider>` it may open) and audience "recorder", expiring minutes after the call was answered.

@@ -47,7 +47,7 @@ Check = Callable[[Mapping[str, Any], Settings], "HandshakeRefused | None"]
 
 def twilio_signature(key: str, url: str) -> str:
     """twilio.com/docs/usage/security: Base64(HMAC-SHA1(auth token, the URL + sorted POST parameters)); an
-    upgrade is a GET, so the URL alone. (functions/answerer/signatures.py checks the webhooks the same way.)"""
+    upgrade is a GET, so the URL alone. (functions/webhook/signatures.py checks the webhooks the same way.)"""
     return base64.b64encode(hmac.new(key.encode(), url.encode(), hashlib.sha1).digest()).decode()
 
 

@@ -1,6 +1,6 @@
 """jambonz's `listen` verb (docs.jambonz.org/verbs/verbs/listen; the older docs/webhooks/listen page).
 
-- Our answer document (functions/answerer/answers.py) puts the call's token on the listen `url`:
+- Our answer document (functions/webhook/answers.py) puts the call's token on the listen `url`:
   /ws/jambonz/<token>. jambonz connects with the subprotocol `audio.jambonz.org`.
 - The first message is one JSON text frame: the call's attributes (callSid, from, to, ...), sampleRate, mixType,
   and the verb's `metadata`. The docs name the call id `callSid`; jambonz's webhooks say `call_sid`: both are read.
