@@ -150,22 +150,26 @@ def start(name: str, args: argparse.Namespace, tmp: Path) -> Iterator[System]:
 def spool_bytes(spool: Path | None) -> int:
     """The audio not yet in the store: every call's segment files."""
     total = 0
-    for path in spool.glob("*/seg-*") if spool else ():
+    for directory in os.scandir(spool) if spool and spool.is_dir() else ():
         try:
-            total += path.stat().st_size
+            total += sum(entry.stat().st_size for entry in os.scandir(directory) if entry.name.startswith("seg-"))
         except FileNotFoundError:
-            pass  # uploaded and removed since the listing
+            pass  # uploaded, stored and removed since the listing
     return total
 
 
-def generators(args: argparse.Namespace, system: System) -> list[subprocess.Popen[bytes]]:
+def generators(args: argparse.Namespace, system: System) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """The load generator processes, each writing its calls' results to a file (a pipe nobody reads while the
+    calls run would fill and stall the generator)."""
     shares = [args.calls // args.generators + (n < args.calls % args.generators) for n in range(args.generators)]
     processes, first = [], 0
     for share in shares:
         command = [sys.executable, "-m", "bench.load", *system.target, "--calls", str(share), "--first", str(first)]
         command += ["--total", str(args.calls), "--seconds", str(args.seconds), "--ramp", str(args.ramp)]
         command += ["--rate", str(args.rate), "--together"]
-        processes.append(subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE))
+        output = system.log_path.with_name(f"load-{first}.jsonl")
+        with output.open("wb") as out:
+            processes.append((subprocess.Popen(command, cwd=ROOT, stdout=out), output))
         first += share
     return processes
 
@@ -182,7 +186,8 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     baseline_rss = worker.memory_info().rss
     cpu_before = worker.cpu_times()
     started = time.monotonic()
-    loads = generators(args, system)
+    launched = generators(args, system)
+    loads = [load for load, _ in launched]
     if pin:
         for load in loads:
             psutil.Process(load.pid).cpu_affinity(cores[1:])
@@ -198,7 +203,8 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
             rss_20s = rss
         if now < before_hang_up:
             rss_hang_up = rss
-        peak_spool = max(peak_spool, spool_bytes(system.spool))
+        if args.sink == "gcs":
+            peak_spool = max(peak_spool, spool_bytes(system.spool))
         for load in loads:
             try:
                 times = psutil.Process(load.pid).cpu_times()
@@ -206,7 +212,7 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
             except psutil.NoSuchProcess:
                 pass
         time.sleep(0.25)
-    results = [json.loads(line) for load in loads if load.stdout for line in load.stdout.read().splitlines()]
+    results = [json.loads(line) for _, output in launched for line in output.read_text().splitlines()]
     failed = [r for r in results if "error" in r or r.get("close_code") not in (None, 1000)]
 
     wait_until = time.monotonic() + 120
