@@ -107,6 +107,18 @@ class Recording:
         return self.data_bytes // self._block_align
 
     def write(self, pcm: bytes) -> None:
+        size = len(pcm)
+        if (  # the hot path: whole frames that fit in the open segment
+            not self._carry
+            and self._segment is not None
+            and not size % self._block_align
+            and self._segment_filled + size < self._segment_bytes
+            and self.data_bytes + size <= MAX_DATA_BYTES
+        ):
+            self._segment.write(pcm)
+            self._segment_filled += size
+            self.data_bytes += size
+            return
         if self._carry:
             pcm, self._carry = self._carry + pcm, b""
         partial = len(pcm) % self._block_align
