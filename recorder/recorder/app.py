@@ -25,6 +25,7 @@ log = logging.getLogger("recorder")
 
 CONNECTION = "recorder.connection"  # the environ keys worker.py's upgrade fills in
 TOKEN = "recorder.token"  # a token presented on the upgrade, and verified there (signature, expiry, provider)
+CLEAN_UP_DELAY_S = 1.0  # from storing a call to deleting its parts: after a burst of hang-ups is stored
 CLOSE_WAIT_S = 2.0  # from our close frame to closing TCP, storing included: how long the peer has to answer it
 
 
@@ -99,4 +100,11 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
     try:
         session.finish(why)
     finally:
-        connection.close(wait_s=closing_by - time.monotonic())
+        try:
+            connection.close(wait_s=closing_by - time.monotonic())
+        finally:
+            # Deleting the parts waits until the calls that hung up at the same moment are stored: it is not on
+            # the way to anyone's "recording stored". The drain waits for it, undelayed (the call is still held).
+            if not calls.draining:
+                gevent.sleep(CLEAN_UP_DELAY_S)
+            session.clean_up()
