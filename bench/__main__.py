@@ -80,12 +80,12 @@ def main() -> int:
     parser.add_argument("--sink", choices=("gcs", "dir"), default="dir", help="where the recorder stores")
     parser.add_argument("--rounds", type=int, default=1, help="ABBA rounds (each: 4 runs)")
     parser.add_argument("--generators", type=int, default=1, help="load generator processes")
-    parser.add_argument("--only", choices=("recorder", "yardstick"), help="run one system only (no ABBA)")
+    parser.add_argument("--only", choices=("recorder", "yardstick"), help="run one system only, `--rounds` times")
     args = parser.parse_args()
 
     order = ["recorder", "yardstick", "yardstick", "recorder"] * args.rounds
     if args.only:
-        order = [args.only] * (2 * args.rounds)
+        order = [args.only] * args.rounds
     figures: dict[str, list[dict[str, Any]]] = {"recorder": [], "yardstick": []}
     for number, name in enumerate(order, 1):
         print(f"\nround {number} of {len(order)}: {name}", flush=True)
