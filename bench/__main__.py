@@ -1,14 +1,20 @@
-"""python -m bench [--calls 500 --seconds 30 --ramp 10]: load one recorder worker and print its figures.
+"""python -m bench [--calls 500 --seconds 20 --ramp 5 --sink dir]: this recorder against the yardstick, one worker each.
 
-- recorder CPU ms per 1,000 frames (the worker process's user+system time over the whole run);
-- worst lag: how far the audio a call had processed trailed the wall clock since its first frame, the worst
-  over every frame of every call (the recorder measures it and logs it with each stored recording);
-- peak RSS of the worker, and RSS per call above its idle baseline;
-- hang-up to stored: from the simulator closing the call to the recorder logging the final WAV as stored;
-- the spool's peak (the audio not yet in the store) per call, and store requests per call-hour.
-`--sink both` runs the same load against the Cloud Storage emulator and a local directory, one after the other.
-The load generator runs in its own process and reports its own pacing lag, so a slow generator shows up as
-such rather than as recorder lag.
+Rounds alternate ABBA (recorder, yardstick, yardstick, recorder; `--rounds 2` repeats it), so that the machine's
+drift from minute to minute falls on both alike. The yardstick (`bench/yardstick.py`) is a minimal `websockets`
+asyncio recorder, as the SignalWire guide's sample is. In every round N simulated Vonage calls start evenly over
+the ramp and all hang up at the same moment, and it prints, for each system:
+
+- CPU ms per 1,000 frames (the worker process's user+system time, from before the first call to the last store),
+  and the recorder's against the yardstick's (the ratio of the medians);
+- worst lag, p99 and max over the calls: how far the audio a call had processed trailed the wall clock since its
+  first frame (each system measures it and logs it with each stored recording);
+- RSS per call above the idle worker: 20 s into the calls (after the ramp), just before the hang-up, and at peak;
+- hang-up to stored, p50 and max: from the simulator closing the call to the system logging it as stored;
+- whether every recording is bit-exact (the sent audio, byte for byte, and nothing else);
+- the load generator's own worst lag and CPU, so that a slow generator is not mistaken for a slow recorder
+  (`--generators 2` splits the calls over two processes);
+- for the recorder on the Cloud Storage emulator (`--sink gcs`), also the spool's peak and store requests.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import timeit
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,21 +38,24 @@ from typing import Any
 import psutil
 
 import devstack
+from bench.load import call_audio
 
 BUCKET = "bench-recordings"
 ROOT = Path(__file__).resolve().parents[1]
+MIB = 1024 * 1024
 
 
-def unmask_costs_us() -> tuple[float, float]:
-    """gevent-websocket's pure-Python unmask against the C one the recorder installs, per 640-byte frame."""
-    from geventwebsocket.websocket import Header
-    from websockets.speedups import apply_mask
+@dataclass
+class System:
+    """One system under load: its worker process, where calls go, where its log and recordings are."""
 
-    header, payload = Header(length=640), os.urandom(640)
-    header.mask = os.urandom(4)
-    pure = timeit.timeit(lambda: Header.mask_payload(header, payload), number=500) / 500
-    fast = timeit.timeit(lambda: apply_mask(payload, header.mask), number=50000) / 50000
-    return pure * 1e6, fast * 1e6
+    name: str
+    worker: psutil.Process
+    target: list[str]  # the load generator's --answer-url or --ws-url
+    log_path: Path
+    recordings: Path | None  # a directory sink
+    gcs: devstack.GcsEmulator | None = None
+    spool: Path | None = None
 
 
 def stored_entries(log: Path) -> dict[str, dict[str, Any]]:
@@ -60,115 +72,151 @@ def main() -> int:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of each call")
-    parser.add_argument("--ramp", type=float, default=10.0, help="calls start evenly over this many seconds")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the shortest call")
+    parser.add_argument("--ramp", type=float, default=5.0, help="calls start evenly over this many seconds")
     parser.add_argument("--rate", type=int, default=16000, choices=(8000, 16000, 24000))
     parser.add_argument("--read-batch-ms", type=int, default=None, help="the recorder's READ_BATCH_MS")
     parser.add_argument("--segment-s", type=int, default=None, help="the recorder's SEGMENT_S")
-    parser.add_argument("--sink", choices=("gcs", "dir", "both"), default="gcs", help="where recordings go")
+    parser.add_argument("--sink", choices=("gcs", "dir"), default="dir", help="where the recorder stores")
+    parser.add_argument("--rounds", type=int, default=1, help="ABBA rounds (each: 4 runs)")
+    parser.add_argument("--generators", type=int, default=1, help="load generator processes")
+    parser.add_argument("--only", choices=("recorder", "yardstick"), help="run one system only, `--rounds` times")
     args = parser.parse_args()
 
-    failures = 0
-    for sink in ("gcs", "dir") if args.sink == "both" else (args.sink,):
-        failures += run_once(args, sink)
-    return 1 if failures else 0
+    order = ["recorder", "yardstick", "yardstick", "recorder"] * args.rounds
+    if args.only:
+        order = [args.only] * args.rounds
+    figures: dict[str, list[dict[str, Any]]] = {"recorder": [], "yardstick": []}
+    for number, name in enumerate(order, 1):
+        print(f"\nround {number} of {len(order)}: {name}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            with start(name, args, Path(tmp)) as system:
+                result = measure(args, system)
+        figures[name].append(result)
+        for label, value in result["rows"]:
+            print(f"  {label:<30} {value}")
+    print_summary(figures)
+    return 0 if all(r["ok"] for runs in figures.values() for r in runs) else 1
 
 
-def run_once(args: argparse.Namespace, sink: str) -> int:
-    with tempfile.TemporaryDirectory() as tmp, devstack.GcsEmulator(buckets=(BUCKET,)) as gcs:
-        function_port, recorder_port = devstack.free_port(), devstack.free_port()
-        spool = Path(tmp) / "spool"
-        overrides = {"SPOOL_DIR": str(spool), "SAMPLE_RATE": str(args.rate), "WEB_CONCURRENCY": "1"}
-        if sink == "gcs":
-            overrides.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=gcs.url)
-        else:
-            overrides.update(RECORDINGS_DIR=str(Path(tmp) / "recordings"))
-        env = devstack.stack_env(function_port, recorder_port, overrides)
-        if args.read_batch_ms is not None:
-            env["READ_BATCH_MS"] = str(args.read_batch_ms)
-        if args.segment_s is not None:
-            env["SEGMENT_S"] = str(args.segment_s)
-        log_path = Path(tmp) / "recorder.log"
-        with log_path.open("wb") as log, open(os.devnull, "wb") as quiet:
+@contextmanager
+def start(name: str, args: argparse.Namespace, tmp: Path) -> Iterator[System]:
+    log_path = tmp / f"{name}.log"
+    with log_path.open("wb") as log, open(os.devnull, "wb") as quiet:
+        if name == "yardstick":
+            port, recordings = devstack.free_port(), tmp / "recordings"
+            command = [sys.executable, "-m", "bench.yardstick", "--port", str(port), "--dir", str(recordings)]
+            process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log)
+            try:
+                devstack.wait_until_listening(port, process)
+                yield System(
+                    name, psutil.Process(process.pid), ["--ws-url", f"ws://127.0.0.1:{port}/"], log_path, recordings
+                )
+            finally:
+                devstack.stop([process])
+            return
+        with devstack.GcsEmulator(buckets=(BUCKET,)) as gcs:
+            function_port, recorder_port = devstack.free_port(), devstack.free_port()
+            spool, recordings = tmp / "spool", tmp / "recordings"
+            overrides = {"SPOOL_DIR": str(spool), "SAMPLE_RATE": str(args.rate), "WEB_CONCURRENCY": "1"}
+            # The issue's 1,000 calls: Cloud Run's highest per-instance concurrency.
+            overrides["MAX_CALLS"] = str(max(args.calls, 500))
+            if args.sink == "gcs":
+                overrides.update(RECORDINGS_BUCKET=BUCKET, STORAGE_EMULATOR_HOST=gcs.url)
+            else:
+                overrides.update(RECORDINGS_DIR=str(recordings))
+            env = devstack.stack_env(function_port, recorder_port, overrides)
+            if args.read_batch_ms is not None:
+                env["READ_BATCH_MS"] = str(args.read_batch_ms)
+            if args.segment_s is not None:
+                env["SEGMENT_S"] = str(args.segment_s)
             processes = [devstack.start_recorder(env, log), devstack.start_function(function_port, env, quiet)]
             try:
                 devstack.wait_until_listening(recorder_port, processes[0])
                 devstack.wait_until_listening(function_port, processes[1])
-                print(f"\nsink: {'the Cloud Storage emulator' if sink == 'gcs' else 'a local directory'}")
-                return measure(args, processes[0], function_port, log_path, spool)
+                deadline = time.monotonic() + 10
+                while not psutil.Process(processes[0].pid).children() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                [worker] = psutil.Process(processes[0].pid).children()
+                answer_url = f"http://127.0.0.1:{function_port}/vonage/answer"
+                sink = recordings if args.sink == "dir" else None
+                yield System(
+                    name, worker, ["--answer-url", answer_url], log_path, sink, gcs if sink is None else None, spool
+                )
             finally:
                 devstack.stop(processes)
 
 
-def spool_bytes(spool: Path) -> int:
+def spool_bytes(spool: Path | None) -> int:
     """The audio not yet in the store: every call's segment files."""
     total = 0
-    for path in spool.glob("*/seg-*"):
+    for directory in os.scandir(spool) if spool and spool.is_dir() else ():
         try:
-            total += path.stat().st_size
+            total += sum(entry.stat().st_size for entry in os.scandir(directory) if entry.name.startswith("seg-"))
         except FileNotFoundError:
-            pass  # uploaded and removed since the listing
+            pass  # uploaded, stored and removed since the listing
     return total
 
 
-def measure(
-    args: argparse.Namespace, master: subprocess.Popen[bytes], function_port: int, log_path: Path, spool: Path
-) -> int:
-    deadline = time.monotonic() + 10
-    while not psutil.Process(master.pid).children() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    [worker] = psutil.Process(master.pid).children()
-    # One core each for the worker and the load generator (this machine has two): neither steals the
-    # other's time slices, so the lag measured is the recorder's, not the scheduler's.
-    pin = len(os.sched_getaffinity(0)) >= 2
+def generators(args: argparse.Namespace, system: System) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """The load generator processes, each writing its calls' results to a file (a pipe nobody reads while the
+    calls run would fill and stall the generator)."""
+    shares = [args.calls // args.generators + (n < args.calls % args.generators) for n in range(args.generators)]
+    processes, first = [], 0
+    for share in shares:
+        command = [sys.executable, "-m", "bench.load", *system.target, "--calls", str(share), "--first", str(first)]
+        command += ["--total", str(args.calls), "--seconds", str(args.seconds), "--ramp", str(args.ramp)]
+        command += ["--rate", str(args.rate), "--together"]
+        output = system.log_path.with_name(f"load-{first}.jsonl")
+        with output.open("wb") as out:
+            processes.append((subprocess.Popen(command, cwd=ROOT, stdout=out), output))
+        first += share
+    return processes
+
+
+def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
+    worker = system.worker
+    # The worker on core 0, the generators on the others (this machine has two): the generators do not steal
+    # the worker's time slices, so the lag measured is the recorder's, not the scheduler's.
+    cores = sorted(os.sched_getaffinity(0))
+    pin = len(cores) >= 2
     if pin:
-        worker.cpu_affinity([0])
+        worker.cpu_affinity(cores[:1])
     time.sleep(1.0)
     baseline_rss = worker.memory_info().rss
     cpu_before = worker.cpu_times()
-
-    print(
-        f"{args.calls} calls of {args.seconds:g} s at {args.rate} Hz, started over {args.ramp:g} s, "
-        f"against one recorder worker (pid {worker.pid})...",
-        flush=True,
-    )
-    load = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.load",
-            "--answer-url",
-            f"http://127.0.0.1:{function_port}/vonage/answer",
-            "--calls",
-            str(args.calls),
-            "--seconds",
-            str(args.seconds),
-            "--ramp",
-            str(args.ramp),
-            "--rate",
-            str(args.rate),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-    )
+    started = time.monotonic()
+    launched = generators(args, system)
+    loads = [load for load, _ in launched]
     if pin:
-        psutil.Process(load.pid).cpu_affinity([1])
-    peak_rss, load_cpu_s, peak_spool = baseline_rss, 0.0, 0
-    while load.poll() is None:
-        peak_rss = max(peak_rss, worker.memory_info().rss)
-        peak_spool = max(peak_spool, spool_bytes(spool))
-        try:
-            times = psutil.Process(load.pid).cpu_times()
-            load_cpu_s = times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
+        for load in loads:
+            psutil.Process(load.pid).cpu_affinity(cores[1:])
+    at_20s = started + args.ramp + min(20.0, args.seconds - 1)
+    before_hang_up = started + args.ramp + args.seconds - 1
+    rss_20s = rss_hang_up = 0
+    peak_rss, load_cpu_s, peak_spool = baseline_rss, {load.pid: 0.0 for load in loads}, 0
+    while any(load.poll() is None for load in loads):
+        rss = worker.memory_info().rss
+        peak_rss = max(peak_rss, rss)
+        now = time.monotonic()
+        if now < at_20s:
+            rss_20s = rss
+        if now < before_hang_up:
+            rss_hang_up = rss
+        if args.sink == "gcs":
+            peak_spool = max(peak_spool, spool_bytes(system.spool))
+        for load in loads:
+            try:
+                times = psutil.Process(load.pid).cpu_times()
+                load_cpu_s[load.pid] = times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
         time.sleep(0.25)
-    assert load.stdout is not None
-    results = [json.loads(line) for line in load.stdout.read().splitlines()]
+    results = [json.loads(line) for _, output in launched for line in output.read_text().splitlines()]
     failed = [r for r in results if "error" in r or r.get("close_code") not in (None, 1000)]
 
     wait_until = time.monotonic() + 120
-    while len(stored := stored_entries(log_path)) < len(results) - len(failed) and time.monotonic() < wait_until:
+    while len(stored := stored_entries(system.log_path)) < len(results) - len(failed) and time.monotonic() < wait_until:
         peak_rss = max(peak_rss, worker.memory_info().rss)
         time.sleep(0.25)
     cpu_after = worker.cpu_times()
@@ -181,42 +229,94 @@ def measure(
         (datetime.fromisoformat(stored[r["call_id"]]["time"]).timestamp() - r["hung_up"]) * 1000 for r in completed
     ) or [float("nan")]
     send_lag_ms = max((r["send_lag_s"] for r in completed), default=0.0) * 1000
-    pure_us, fast_us = unmask_costs_us()
-    mib = 1024 * 1024
-    per_call_kib = (peak_rss - baseline_rss) / 1024 / max(len(completed), 1)
+    inexact = not_exact(args, system, completed)
+    calls = max(len(completed), 1)
+
+    def per_call(rss: int) -> float:
+        return (rss - baseline_rss) / 1024 / calls
+
     call_hours = frames * 0.02 / 3600
     requests = sum(stored[r["call_id"]].get("store_requests", 0) for r in completed)
+    figures = {
+        "cpu_ms": cpu_s * 1e6 / frames,
+        "rss_kib": per_call(rss_hang_up),
+        "lag_p99": percentile(lags, 0.99),
+        "lag_max": lags[-1],
+        "store_p50": statistics.median(to_store_ms),
+        "store_max": to_store_ms[-1],
+    }
     rows = [
         (
             "calls stored",
-            f"{len(completed)} of {len(results)}" + (f" ({len(failed)} failed: {failed[:3]})" * bool(failed)),
+            f"{len(completed)} of {len(results)}" + f" ({len(failed)} failed: {failed[:3]})" * bool(failed),
         ),
+        ("bit-exact", "not checked" if inexact is None else ("all" if not inexact else f"NOT: {inexact[:5]}")),
         ("frames recorded", f"{frames}"),
-        ("recorder CPU", f"{cpu_s * 1e6 / frames:.0f} ms per 1,000 frames ({cpu_s:.1f} s in all)"),
-        ("worst lag", f"{lags[-1]:.1f} ms (the median call's worst: {statistics.median(lags):.1f} ms)"),
+        ("CPU", f"{figures['cpu_ms']:.1f} ms per 1,000 frames ({cpu_s:.1f} s in all)"),
+        ("lag p99, max", f"{figures['lag_p99']:.1f} ms, {figures['lag_max']:.1f} ms"),
         (
             "generator's own worst lag",
-            f"{send_lag_ms:.1f} ms ({load_cpu_s * 1e6 / frames:.0f} ms CPU per 1,000 frames)",
+            f"{send_lag_ms:.1f} ms ({sum(load_cpu_s.values()) * 1e6 / frames:.1f} ms CPU per 1,000 frames)",
         ),
         (
-            "peak RSS (worker)",
-            f"{peak_rss / mib:.0f} MiB: {per_call_kib:.0f} KiB per call above {baseline_rss / mib:.0f} MiB idle",
+            "RSS per call above idle",
+            f"{per_call(rss_20s):.0f} KiB at 20 s, {per_call(rss_hang_up):.0f} KiB at hang-up, "
+            f"{per_call(peak_rss):.0f} KiB at peak ({peak_rss / MIB:.0f} MiB; {baseline_rss / MIB:.0f} MiB idle)",
         ),
-        ("hang-up to stored", f"median {statistics.median(to_store_ms):.0f} ms, worst {to_store_ms[-1]:.0f} ms"),
-        (
-            "peak spool",
-            f"{peak_spool / mib:.1f} MiB: {peak_spool / 1024 / max(len(completed), 1):.0f} KiB per call",
-        ),
-        ("store requests", f"{requests / max(call_hours, 1e-9):.0f} per call-hour ({requests} in all)"),
-        (
-            "unmask, 640-byte frame",
-            f"{pure_us:.1f} us pure Python, {fast_us:.2f} us C (installed): {pure_us / fast_us:.0f}x",
-        ),
+        ("hang-up to stored p50, max", f"{figures['store_p50']:.0f} ms, {figures['store_max']:.0f} ms"),
     ]
-    print()
-    for label, value in rows:
-        print(f"{label:<28} {value}")
-    return 0 if len(completed) == len(results) else 1
+    if system.spool is not None and args.sink == "gcs":
+        rows.append(("peak spool", f"{peak_spool / MIB:.1f} MiB: {peak_spool / 1024 / calls:.0f} KiB per call"))
+        rows.append(("store requests", f"{requests / max(call_hours, 1e-9):.0f} per call-hour ({requests} in all)"))
+    ok = len(completed) == len(results) and not inexact
+    return {"rows": rows, "figures": figures, "ok": ok}
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def not_exact(args: argparse.Namespace, system: System, completed: list[dict[str, Any]]) -> list[str] | None:
+    """The calls whose recording is not exactly the audio sent (every call sends a prefix of the same audio)."""
+    audio = call_audio(args.seconds + args.ramp, args.rate).data
+    recordings: dict[str, bytes] = {}
+    if system.recordings is not None:
+        for path in system.recordings.rglob("bench-*.wav"):
+            with wave.open(str(path), "rb") as wav:
+                recordings[path.stem] = wav.readframes(wav.getnframes())
+    elif system.gcs is not None:
+        for blob in system.gcs.client().list_blobs(BUCKET):
+            if blob.name.endswith(".wav") and not blob.name.startswith("."):
+                recordings[Path(blob.name).stem] = blob.download_as_bytes()[44:]
+    else:
+        return None
+    return [r["call_id"] for r in completed if recordings.get(r["call_id"]) != audio[: r["sent_bytes"]]]
+
+
+def print_summary(figures: dict[str, list[dict[str, Any]]]) -> None:
+    def median(name: str, key: str) -> float:
+        runs = [run["figures"][key] for run in figures[name]]
+        return statistics.median(runs) if runs else float("nan")
+
+    def spread(name: str, key: str, digits: int) -> str:
+        runs = [run["figures"][key] for run in figures[name]]
+        return ", ".join(f"{value:.{digits}f}" for value in runs) or "-"
+
+    print("\nsummary (each round's figure)")
+    rows = [
+        ("CPU ms per 1,000 frames", "cpu_ms", 1),
+        ("RSS per call, KiB", "rss_kib", 0),
+        ("lag p99, ms", "lag_p99", 1),
+        ("lag max, ms", "lag_max", 1),
+        ("hang-up to stored p50, ms", "store_p50", 0),
+        ("hang-up to stored max, ms", "store_max", 0),
+    ]
+    print(f"  {'':<28} {'recorder':<24} {'yardstick':<24}")
+    for label, key, digits in rows:
+        print(f"  {label:<28} {spread('recorder', key, digits):<24} {spread('yardstick', key, digits):<24}")
+    if figures["recorder"] and figures["yardstick"]:
+        ratio = median("recorder", "cpu_ms") / median("yardstick", "cpu_ms")
+        print(f"  CPU per frame, recorder / yardstick (medians): {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ def test_mid_call_the_bucket_holds_the_audio_up_to_a_segment_ago(tmp_path: Path,
         assert len(parts) % SEGMENT_BYTES == 0
         recording = stack.stored("mid-call")
         assert recording.pcm == audio.data
+        # The parts, then the spool, are removed a second after storing (app.py).
+        wait_for(lambda: stack.spooled() == [], 10, "the spool to be removed")
         assert stack.parts() == []
 
 
@@ -83,7 +85,8 @@ def test_the_spool_stays_bounded_during_a_90_second_call(tmp_path: Path, gcs: Gc
         run(watch_the_spool())
         assert stack.stored(f"ninety-{sink}").pcm == audio.data
         assert 0 < peak <= 2 * SEGMENT_BYTES + 64 * 1024  # about two segments, not 90 s (2.9 MB) of audio
-        assert stack.spooled() == [] and stack.parts() == []
+        wait_for(lambda: stack.spooled() == [], 10, "the spool to be removed")  # after the parts (app.py)
+        assert stack.parts() == []
 
 
 def test_a_recorder_lost_with_its_spool_is_recovered_by_another(tmp_path: Path, gcs: GcsEmulator) -> None:
@@ -153,6 +156,8 @@ def test_sigterm_with_200_calls_loses_none(tmp_path: Path, gcs: GcsEmulator, att
             assert len(recording.pcm) >= 2 * RATE * 2
             assert recording.metadata["end_reason"] == "the recorder is shutting down"
         assert stack.spooled() == []
+        # The parts, then the spool, are removed a second after storing (app.py).
+        wait_for(lambda: stack.spooled() == [], 10, "the spool to be removed")
         assert stack.parts() == []
 
 

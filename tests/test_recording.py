@@ -69,6 +69,7 @@ def test_the_final_wav_is_bit_exact_and_no_part_is_left(tmp_path: Path) -> None:
     live.write(audio[:1001])  # a partial frame waits for the rest of its bytes
     live.write(audio[1001:])
     location = live.finish({"provider": "vonage", "duration_s": 5.0, "dtmf": [{"digit": "1", "at_ms": 5}]})
+    live.clean_up()
 
     assert wav_of(Path(location)) == (audio, 2, RATE)
     sidecar = json.loads(Path(location).with_suffix(".json").read_text())
@@ -78,6 +79,26 @@ def test_the_final_wav_is_bit_exact_and_no_part_is_left(tmp_path: Path) -> None:
     )
     assert not (tmp_path / "store" / LEASES / "call-1").exists()
     assert not live.spool_dir.exists()
+
+
+def test_the_parts_stay_until_clean_up(tmp_path: Path) -> None:
+    """The deletes come after "recording stored" (the session's clean_up), so that a burst of hang-ups is stored
+    first; the request count the stored log line carries includes them already."""
+    live = recording(tmp_path)
+    live.write(pcm(5))
+    location = live.finish({"provider": "vonage"})
+    counted = live.requests
+
+    parts = tmp_path / "store" / CALLS / "call-1"
+    assert wav_of(Path(location))[0] == pcm(5)
+    assert sorted(p.name for p in parts.iterdir()) == ["header", "seg-000001", "seg-000002", "seg-000003"]
+    assert (tmp_path / "store" / LEASES / "call-1").exists() and live.spool_dir.exists()
+    live.clean_up()
+    assert not list(parts.iterdir()) and not (tmp_path / "store" / LEASES / "call-1").exists()
+    assert not live.spool_dir.exists()
+    # Seven while live (the first lease, three segments and their renewals), the listing, header and compose,
+    # and the listing and five deletes clean_up makes: counted by finish(), as before they moved.
+    assert counted == 7 + 3 + 6
 
 
 def test_a_long_call_composes_in_stages_of_32(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ log = logging.getLogger("recorder")
 
 CONNECTION = "recorder.connection"  # the environ keys worker.py's upgrade fills in
 TOKEN = "recorder.token"  # a token presented on the upgrade, and verified there (signature, expiry, provider)
+CLEAN_UP_DELAY_S = 1.0  # from storing a call to deleting its parts: after a burst of hang-ups is stored
 CLOSE_WAIT_S = 2.0  # from our close frame to closing TCP, storing included: how long the peer has to answer it
 HEALTH_RECHECK_S = 10.0  # while storage is unusable, how often the health check probes it again
 
@@ -64,14 +65,24 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             connection.send_close(CloseCode.GOING_AWAY, "the recorder is shutting down")
             connection.close(wait_s=0)
             return ""
+        # The call gets a greenlet of its own, started from the hub, and this request ends now (worker.py gave the
+        # connection a socket of its own). A parked greenlet keeps its slice of the C stack: under the WSGI
+        # server's and Flask's frames that was most of a call's memory, about 80 KiB.
+        connection.taken = True
+        presented = request.environ.get(TOKEN)
         # Vouched for: a token's signature, or (AudioHook, Asterisk) the credentials checked before the 101.
-        vouched = bool(request.environ.get(TOKEN)) or provider in UPGRADE_CHECKS
-        with calls.holding(connection, vouched=vouched):
-            session = CallSession(adapter, settings, store, request.environ.get(TOKEN), calls.claim, spool_dir)
-            hold_call(connection, session, calls)
+        vouched = bool(presented) or provider in UPGRADE_CHECKS
+        session = CallSession(adapter, settings, store, presented, calls.claim, spool_dir)
+        gevent.spawn(record_call, connection, session, calls, vouched)
         return ""
 
     return app
+
+
+def record_call(connection: Connection, session: CallSession, calls: LiveCalls, vouched: bool) -> None:
+    """The call's greenlet: held (counted, endable) from here until it is stored."""
+    with calls.holding(connection, vouched):
+        hold_call(connection, session, calls)
 
 
 def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) -> None:
@@ -105,4 +116,11 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
     try:
         session.finish(why)
     finally:
-        connection.close(wait_s=closing_by - time.monotonic())
+        try:
+            connection.close(wait_s=closing_by - time.monotonic())
+        finally:
+            # Deleting the parts waits until the calls that hung up at the same moment are stored: it is not on
+            # the way to anyone's "recording stored". The drain waits for it, undelayed (the call is still held).
+            if not calls.draining:
+                gevent.sleep(CLEAN_UP_DELAY_S)
+            session.clean_up()

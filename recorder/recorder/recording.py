@@ -107,6 +107,18 @@ class Recording:
         return self.data_bytes // self._block_align
 
     def write(self, pcm: bytes) -> None:
+        size = len(pcm)
+        if (  # the hot path: whole frames that fit in the open segment
+            not self._carry
+            and self._segment is not None
+            and not size % self._block_align
+            and self._segment_filled + size < self._segment_bytes
+            and self.data_bytes + size <= MAX_DATA_BYTES
+        ):
+            self._segment.write(pcm)
+            self._segment_filled += size
+            self.data_bytes += size
+            return
         if self._carry:
             pcm, self._carry = self._carry + pcm, b""
         partial = len(pcm) % self._block_align
@@ -149,9 +161,14 @@ class Recording:
         failed = [upload for upload in self._uploads if not upload.successful()]
         if failed:
             raise failed[0].exception
-        location, self.requests = assemble(self._store, self.manifest, self.requests)
-        remove_spool(self.spool_dir)
+        location, self.requests = assemble(self._store, self.manifest, self.requests, clean_up=False)
         return location
+
+    def clean_up(self) -> None:
+        """Once stored: delete the parts the final WAV was composed of, and the spool directory. Until then a
+        worker that stops leaves them to the sweeper, which finds the recording stored already."""
+        remove_parts(self._store, self.key)
+        remove_spool(self.spool_dir)
 
     def abandon(self) -> None:
         """Stop uploading (the worker is going down without storing): what is in the spool stays there."""
@@ -198,9 +215,12 @@ class Recording:
         write_private(self.spool_dir / "state.json", json.dumps(self.manifest).encode())
 
 
-def assemble(store: Store, manifest: Mapping[str, Any], requests: int = 0, recovered: bool = False) -> tuple[str, int]:
-    """Compose the header and the call's segments into its final WAV, then remove the parts; return its location
-    and the request count. Safe to repeat: a final object that exists already is left as it is."""
+def assemble(
+    store: Store, manifest: Mapping[str, Any], requests: int = 0, recovered: bool = False, clean_up: bool = True
+) -> tuple[str, int]:
+    """Compose the header and the call's segments into its final WAV, then remove the parts (unless `clean_up`
+    is False: `remove_parts` later); return its location and the request count, the removal's included. Safe to
+    repeat: a final object that exists already is left as it is."""
     key, name, stream_id = manifest["key"], manifest["object_name"], manifest["stream_id"]
     if not OBJECT_NAME.match(name) or safe_name(key) != key:
         raise ValueError(f"refusing to assemble into {name!r}: not a recording's name")
@@ -219,7 +239,7 @@ def assemble(store: Store, manifest: Mapping[str, Any], requests: int = 0, recov
         )
     header_part = f"{prefix}header"
     store.put(header_part, header(manifest["sample_rate"], manifest["channels"], data_bytes))
-    sources, stage = [header_part, *segments], 0
+    sources, stage, stage_parts = [header_part, *segments], 0, 0
     while len(sources) > MAX_COMPOSE_SOURCES:  # compose in stages: 32 sources per request
         stage += 1
         groups = [sources[i : i + MAX_COMPOSE_SOURCES] for i in range(0, len(sources), MAX_COMPOSE_SOURCES)]
@@ -228,14 +248,23 @@ def assemble(store: Store, manifest: Mapping[str, Any], requests: int = 0, recov
             sources.append(f"{prefix}stage-{stage}-{number:04d}")
             store.compose(group, sources[-1], {}, "application/octet-stream", create_only=False)
         requests += len(groups)
+        stage_parts += len(groups)
     # Create-only: if the final object exists, this call was assembled already (a lost response, or two
     # instances recovering it at once), and the claim guarantees no other stream can have made it.
     store.compose(sources, name, {**typed, "stream_id": stream_id}, "audio/wav", create_only=True)
     requests += 2
-    for part in [*store.sizes(prefix), f"{LEASES}{key}"]:
+    if clean_up:
+        return store.url(name), remove_parts(store, key, requests)
+    # What remove_parts will make: the listing, and a delete for each part, stage and the lease.
+    return store.url(name), requests + 1 + len(segments) + 1 + stage_parts + 1
+
+
+def remove_parts(store: Store, key: str, requests: int = 0) -> int:
+    """Delete a stored call's parts and its lease; return the request count."""
+    for part in [*store.sizes(f"{CALLS}{key}/"), f"{LEASES}{key}"]:
         store.delete(part)
         requests += 1
-    return store.url(name), requests + 1
+    return requests + 1
 
 
 def write_private(path: Path, data: bytes) -> None:

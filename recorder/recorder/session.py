@@ -58,6 +58,7 @@ class CallSession:
         self._first_audio_at = 0.0  # monotonic clock; 0: no audio yet
         self.worst_lag_s = 0.0  # how far processing trailed the provider's clock: the capacity signal
         self._dtmf: list[dict[str, object]] = []
+        self._stored = False
         self._ignored: set[str] = set()
 
     @property
@@ -153,10 +154,10 @@ class CallSession:
             location = recording.finish(metadata)
         except Exception as error:
             recording.abandon()
+            directory.release()
             log.error("storing failed; kept in the spool for retry", extra={**self.log_fields, "error": str(error)})
             return None
-        finally:
-            directory.release()
+        self._stored = True
         log.info(
             "recording stored",
             extra={
@@ -169,6 +170,19 @@ class CallSession:
             },
         )
         return location
+
+    def clean_up(self) -> None:
+        """After `finish()` stored the call: remove its parts and spool directory (kept locked until then, so
+        that the sweeper leaves them alone). A failure costs nothing stored: the sweeper retries."""
+        if self._directory is None or self._recording is None:
+            return
+        try:
+            if self._stored:
+                self._recording.clean_up()
+        except Exception as error:
+            log.warning("removing the stored call's parts failed", extra={**self.log_fields, "error": str(error)})
+        finally:
+            self._directory.release()
 
     def _metadata(self, reason: str | None = None) -> dict[str, Any]:
         """The call's facts (`metadata.py` is the schema); with `reason`, also how it ended."""

@@ -67,6 +67,7 @@ class Timeline:
             raise ValueError("a timeline needs at least one track")
         self._names = tracks
         self._tracks = {name: _Track() for name in tracks}
+        self._mono = len(tracks) == 1
         self._sample_rate = sample_rate
         self._window = sample_rate * window_ms // 1000
         self._max_ahead = sample_rate * MAX_AHEAD_MS // 1000 + self._window
@@ -98,6 +99,19 @@ class Timeline:
         call has got by the wall clock, in samples (None: no such bound)."""
         t = self._tracks[track]
         position += t.offset
+        if self._mono and position == t.cursor and not t.pending and t.restart is None and not t.ready:
+            # The hot path, one track in order with nothing waiting: the chunk is final as it is, and no other
+            # track needs silence (what _place, _advance and _interleave would conclude, without the copies).
+            if wall is not None and position > wall + self._max_burst:
+                self.ahead_drops += 1
+                return b""
+            t.cursor = cursor = position + len(pcm) // 2
+            t.in_gap = False
+            if cursor > t.end:
+                t.end = cursor
+            if cursor > self._horizon:
+                self._horizon = cursor
+            return pcm
         if position != t.cursor or t.restart is not None:  # not simply in order: check the clock
             if t.restart is not None:
                 out = self._confirm_restart(t, position, pcm)

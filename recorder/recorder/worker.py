@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import gevent
+import gevent.socket
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler  # type: ignore[import-untyped]
 
 from .app import CONNECTION, TOKEN
@@ -162,16 +163,25 @@ class RecorderHandler(PyWSGIHandler):  # type: ignore[misc]
         self.status, self.headers_sent, self.close_connection = "101 Switching Protocols", True, True
         settings = calls.settings
         parser = Parser(settings.max_text_bytes, settings.max_message_bytes)
-        self.environ[CONNECTION] = Connection(self.socket, self._buffered(), parser, settings.read_batch_ms / 1000)
+        buffered = self._buffered()
+        # The connection's own socket on the same descriptor: the app holds the call in a greenlet of its own
+        # (app.py), and this request ends, closing `self.socket`, which no longer owns the descriptor.
+        sock = gevent.socket.socket(fileno=self.socket.detach())
+        connection = Connection(sock, buffered, parser, settings.read_batch_ms / 1000)
+        self.environ[CONNECTION] = connection
         self.environ[TOKEN] = token
-        result = self.application(self.environ, lambda *args: None)  # the 101 is out: no HTTP response now
         try:
-            for _ in result:
-                pass
+            result = self.application(self.environ, lambda *args: None)  # the 101 is out: no HTTP response now
+            try:
+                for _ in result:
+                    pass
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            if not connection.taken:  # refused by the app (or it failed): nobody else will close it
+                connection.close(wait_s=0)
         return None
 
     def _admit(self, calls: LiveCalls) -> tuple[Upgrade, str | None]:

@@ -37,6 +37,7 @@ class Connection:
         self._received = 0  # bytes, since the 101
         self.peer_close: Close | None = None  # the peer's close frame, once received
         self.last_received_at = time.monotonic()  # read by the worker's timer: a silent peer is a dropped one
+        self.taken = False  # by a call's greenlet, which closes it; until then, whoever made it must
         parser.feed(buffered)
 
     def recv(self) -> str | bytes | None:
