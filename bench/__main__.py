@@ -77,12 +77,24 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=16000, choices=(8000, 16000, 24000))
     parser.add_argument("--read-batch-ms", type=int, default=None, help="the recorder's READ_BATCH_MS")
     parser.add_argument("--segment-s", type=int, default=None, help="the recorder's SEGMENT_S")
-    parser.add_argument("--sink", choices=("gcs", "dir"), default="dir", help="where the recorder stores")
+    parser.add_argument(
+        "--sink",
+        choices=("gcs", "dir", "both"),
+        default="dir",
+        help="where the recorder stores: both runs everything on the emulator, then on a directory",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="ABBA rounds (each: 4 runs)")
     parser.add_argument("--generators", type=int, default=1, help="load generator processes")
     parser.add_argument("--only", choices=("recorder", "yardstick"), help="run one system only, `--rounds` times")
     args = parser.parse_args()
+    failed = 0
+    for sink in ("gcs", "dir") if args.sink == "both" else (args.sink,):
+        print(f"\n== the recorder storing to {'the Cloud Storage emulator' if sink == 'gcs' else 'a directory'}")
+        failed += run_rounds(argparse.Namespace(**{**vars(args), "sink": sink}))
+    return 1 if failed else 0
 
+
+def run_rounds(args: argparse.Namespace) -> int:
     order = ["recorder", "yardstick", "yardstick", "recorder"] * args.rounds
     if args.only:
         order = [args.only] * args.rounds
