@@ -90,3 +90,20 @@ def test_the_close_wait_ends_at_the_peers_close_frame() -> None:
     assert peer.recv(100)[:4] == b"\x88\x02\x03\xe8"  # our close frame, then EOF
     assert peer.recv(100) == b""
     peer.close()
+
+
+def test_what_is_waiting_is_taken_without_switching_greenlets() -> None:
+    """A call ended from outside (a drain) while it paused between reads: the frames already in the kernel's
+    buffer are still there to record, and taking them never lets another greenlet run."""
+    connection, peer = pair(pause_s=0.04)
+    peer.sendall(masked(0x1, b"{}") + masked(0x2, b"\x01\x00" * 320) + masked(0x9, b"p"))
+    turns: list[int] = []
+    other = gevent.spawn(count_turns, turns)
+    gevent.sleep(0)  # the other greenlet is ready to run from here on
+    before = len(turns)
+    assert list(connection.waiting()) == ["{}", b"\x01\x00" * 320]
+    assert len(turns) == before  # not one switch
+    assert list(connection.waiting()) == []  # nothing more: it returns at once, still without waiting
+    other.kill()
+    connection.close(wait_s=0)
+    peer.close()

@@ -245,6 +245,7 @@ def test_the_session_admits_audiohook_on_its_upgrade_and_still_wants_a_token_fro
     audiohook.receive(open_message())
     assert audiohook.call is not None and audiohook.call.call_id == "090eaa2f-72fa-480a-83e0-8667ff89c0ec"
     assert audiohook.finish("test") is not None  # stored: a call like any other
+    audiohook.clean_up()  # the parts and the spool directory, as the socket loop does after the store
     twilio = CallSession(TwilioAdapter(), config, LocalStore(str(tmp_path / "store")), spool_dir=tmp_path)
     start = {"callSid": "CA1", "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}
     with pytest.raises(Refused, match="no token presented"):

@@ -13,7 +13,7 @@ import gevent
 from flask import Flask, abort, request
 
 from . import logs, spool
-from .closing import CloseCode, CloseStream, ProtocolError
+from .closing import CloseCode, CloseStream, EndCall, ProtocolError
 from .live_calls import EXTENSION, LiveCalls
 from .protocols import UPGRADE_CHECKS, adapter_for
 from .session import CallSession
@@ -85,6 +85,16 @@ def record_call(connection: Connection, session: CallSession, calls: LiveCalls, 
         hold_call(connection, session, calls)
 
 
+def _record_what_is_waiting(connection: Connection, session: CallSession) -> None:
+    """Audio the peer sent before the call was ended, still in the kernel's buffer: record it (without switching
+    greenlets), so that ending a call never costs what had already arrived."""
+    try:
+        for message in connection.waiting():
+            session.receive(message)
+    except CloseStream:
+        pass  # what follows is unusable; what came before it is recorded
+
+
 def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) -> None:
     """The socket loop: receive and hand to the session until the call ends, however it ends; then store it.
     Between the end of receiving and the store nothing switches greenlets, so nothing can interrupt the store."""
@@ -104,6 +114,8 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
         elif connection.peer_close.code is not None:
             code = connection.peer_close.code  # echoed (RFC 6455 section 5.5.1)
     except CloseStream as close:
+        if isinstance(close, EndCall):  # ended from outside, most likely in the pause between two reads
+            _record_what_is_waiting(connection, session)
         code, reason = close.code, close.reason
         why = f"protocol error: {close.reason}" if isinstance(close, ProtocolError) else close.reason
         log.warning("closing with %s: %s", close.code.name, close.reason, extra=session.log_fields)

@@ -13,8 +13,10 @@ every `YIELD_FRAMES` frames and before every recv that follows a full one (`RECV
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+from collections.abc import Iterator
 
 import gevent
 
@@ -78,6 +80,30 @@ class Connection:
         self._received += len(chunk)
         self.last_received_at = time.monotonic()
         self._parser.feed(chunk)
+
+    def waiting(self) -> Iterator[str | bytes]:
+        """The messages already in the kernel's buffer, for a call ended from outside (a drain, the timer) while
+        it paused between reads: what the peer sent before we stopped listening is recorded too. Never waits and
+        never switches greenlets (os.read on the non-blocking socket, not gevent's recv), at most CLOSE_WAIT_BYTES."""
+        taken = 0
+        while not self._ended:
+            event = self._parser.next()
+            if event is None:
+                if taken >= CLOSE_WAIT_BYTES:
+                    return
+                try:
+                    chunk = os.read(self._sock.fileno(), RECV_SIZE)
+                except OSError:  # BlockingIOError: nothing more is waiting; or the connection is gone
+                    return
+                if not chunk:
+                    self._ended = True
+                    return
+                taken += len(chunk)
+                self._parser.feed(chunk)
+            elif type(event) is str or type(event) is bytes:
+                yield event
+            elif type(event) is Close:
+                self.peer_close, self._ended = event, True
 
     def send_text(self, text: str) -> None:
         self._send(frame(TEXT, text.encode()))
