@@ -7,9 +7,11 @@ import struct
 import time
 
 import gevent
+import pytest
 from gevent import socket
 from test_frames import masked
 
+from recorder.websocket import connection as connection_module
 from recorder.websocket.connection import YIELD_FRAMES, Connection
 from recorder.websocket.frames import Close, Parser
 
@@ -105,5 +107,31 @@ def test_what_is_waiting_is_taken_without_switching_greenlets() -> None:
     assert len(turns) == before  # not one switch
     assert list(connection.waiting()) == []  # nothing more: it returns at once, still without waiting
     other.kill()
+    connection.close(wait_s=0)
+    peer.close()
+
+
+class EndedFromOutside(Exception):
+    pass
+
+
+def test_a_call_ended_at_the_fairness_yield_loses_no_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drain ends a call by raising into its greenlet at a switch, and the fairness yield is one. It must come
+    before a frame is taken, never while one is held, or `waiting()` would carry on with a frame missing (the
+    200-call SIGTERM test once stored a recording with a 20 ms hole this way)."""
+    connection, peer = pair()
+    sent = [bytes([n % 256, n // 256]) for n in range(YIELD_FRAMES + 10)]
+    peer.sendall(b"".join(masked(0x2, payload) for payload in sent))
+
+    def ended_at_the_yield(seconds: float) -> None:
+        raise EndedFromOutside  # what the drain's EndCall does at that switch
+
+    received: list[bytes | str] = []
+    monkeypatch.setattr(connection_module.gevent, "sleep", ended_at_the_yield)
+    with pytest.raises(EndedFromOutside):
+        while (message := connection.recv()) is not None:
+            received.append(message)
+    monkeypatch.undo()
+    assert received + list(connection.waiting()) == sent
     connection.close(wait_s=0)
     peer.close()

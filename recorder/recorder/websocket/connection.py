@@ -47,14 +47,16 @@ class Connection:
         Answers pings (section 5.5.2). Raises `ProtocolError` for anything RFC 6455 or the limits refuse."""
         parser = self._parser
         while not self._ended:
+            if self._frames >= YIELD_FRAMES:
+                # Yield before taking the next frame, never while holding one: a call ended from outside at this
+                # switch (the drain) loses no frame, and `waiting()` carries on from exactly here.
+                self._frames = 0
+                gevent.sleep(0)
             event = parser.next()
             if event is None:
                 self._fill()
                 continue
             self._frames += 1
-            if self._frames >= YIELD_FRAMES:
-                self._frames = 0
-                gevent.sleep(0)
             kind = type(event)
             if kind is str or kind is bytes:
                 return event  # type: ignore[return-value]
