@@ -17,6 +17,7 @@ Everything but the claim is removed once the final object exists; claims expire 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -188,7 +189,7 @@ class Recording:
 
     def _upload(self, index: int) -> None:
         path = self._segment_path(index)
-        for attempt in range(10**9):
+        for attempt in itertools.count():  # until it lands, or finish() gives up and hands it to the sweeper
             try:
                 with UPLOAD_SLOTS:
                     self.requests += 1
