@@ -6,6 +6,11 @@ switch and a failed-then-retried recv per frame: ~35 us, six times what parsing 
 and what capped one worker at ~350 concurrent calls. Pausing `pause_s` whenever the buffer runs dry lets a few
 frames queue in the kernel, then takes them all with one recv. Audio is delayed by at most the pause.
 
+The pause is one `Tick` for the whole worker, not a timer per call: every `pause_s` a single libev timer switches
+into each paused call's greenlet in turn, and each reads its socket without gevent's wrappers (the descriptor is
+non-blocking: an empty buffer is EAGAIN, and the call waits for the next tick). A gevent.sleep per call per
+pause cost a timer watcher, a Waiter and two hub round trips each time: most of the worker's wakeup cost.
+
 Fairness: gevent's recv does not yield while data is waiting, so a peer that keeps the kernel buffer full would
 keep this greenlet running for ever (defects #1). Whatever the buffer holds, `recv` yields to the hub after
 every `YIELD_FRAMES` frames and before every recv that follows a full one (`RECV_SIZE` bytes).
@@ -17,6 +22,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import gevent
 
@@ -27,11 +33,54 @@ YIELD_FRAMES = 64
 CLOSE_WAIT_BYTES = 2**20  # what we read, at most, while waiting for the peer's close frame
 
 
+class Tick:
+    """Wakes every greenlet waiting on it at once, every `interval_s`: one timer for the worker's paused calls."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._waiting: dict[Any, None] = {}  # greenlets  # in arrival order: calls are woken first come, first served
+        self._timer: Any = None
+
+    def wait(self) -> None:
+        """Pause the current greenlet until the next tick. An exception raised into it meanwhile (a call ended
+        from outside, a gevent.Timeout) propagates from here, and the tick forgets it."""
+        current = gevent.getcurrent()
+        hub = gevent.get_hub()
+        if self._timer is None:
+            self._timer = hub.loop.timer(self._interval_s, self._interval_s)
+        if not self._waiting:
+            self._timer.start(self._wake_all)  # ref'd only while someone waits: an idle worker's loop may exit
+        self._waiting[current] = None
+        try:
+            hub.switch()
+        finally:
+            self._waiting.pop(current, None)
+
+    def _wake_all(self) -> None:
+        # In the hub: each switch runs a call until it waits again (here, or on anything else), then comes back.
+        waiting, self._waiting = self._waiting, {}
+        for greenlet in waiting:
+            greenlet.switch()
+        if not self._waiting:
+            self._timer.stop()
+
+
+_ticks: dict[float, Tick] = {}
+
+
+def tick(interval_s: float) -> Tick:
+    """The worker's one `Tick` for this interval."""
+    if interval_s not in _ticks:
+        _ticks[interval_s] = Tick(interval_s)
+    return _ticks[interval_s]
+
+
 class Connection:
     def __init__(self, sock: socket.socket, buffered: bytes, parser: Parser, pause_s: float) -> None:
         self._sock = sock
+        self._fd = sock.fileno()
         self._parser = parser
-        self._pause_s = pause_s
+        self._tick = tick(pause_s) if pause_s else None
         self._drained = True  # the last recv took everything the kernel had
         self._frames = 0  # since we last yielded
         self._ended = False  # EOF, a reset, or a close frame received: nothing more to read
@@ -69,10 +118,13 @@ class Connection:
     def _fill(self) -> None:
         if not self._drained:
             gevent.sleep(0)  # more is waiting: take it, but let the other calls run first
-        elif self._pause_s:
-            gevent.sleep(self._pause_s)
+        elif self._tick is not None:
+            self._tick.wait()
         try:
-            chunk = self._sock.recv(RECV_SIZE)
+            # Paused: the tick is the wait, and the buffer is read directly. Unpaused: gevent's recv waits for it.
+            chunk = os.read(self._fd, RECV_SIZE) if self._tick is not None else self._sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return  # nothing arrived since the last tick: wait for the next one (self._drained stays True)
         except OSError:
             chunk = b""
         if not chunk:
