@@ -110,8 +110,8 @@ def test_ctrl_c_of_make_run_stores_the_call_in_flight_and_exits_within_the_grace
             text=True,
         )
         try:
-            spool = Path(env["SPOOL_DIR"])
-            wait_for(lambda: list(spool.glob("*/seg-*")), 20, "the call to be streaming")  # its segment file
+            parts = Path(env["RECORDINGS_DIR"]) / ".parts" / "calls"
+            wait_for(lambda: list(parts.glob("in-flight/audio")), 20, "the call to be streaming")  # its audio file
             time.sleep(1.0)  # a second of audio in
             pressed = time.monotonic()
             terminal.press_ctrl_c()
@@ -122,6 +122,7 @@ def test_ctrl_c_of_make_run_stores_the_call_in_flight_and_exits_within_the_grace
         finally:
             call.kill()  # only if the test failed before the call ended: never leave it running
             call.wait()
+            call.stdout.close()  # type: ignore[union-attr]  # a failed test must not leak it into the next one
     assert took < grace + 1, f"make run took {took:.1f} s to stop:\n{output}"
     assert "Traceback" not in output and "make: ***" not in output, output
     assert "closed with 1001" in simulator, simulator  # ended by the recorder going away, not dropped

@@ -1,4 +1,5 @@
-"""The durable recording, on a real local store: segments while live, one final WAV, nothing left behind."""
+"""The durable recording, on a real local store (and, for what only Cloud Storage does, fake-gcs-server):
+segments while live, one final WAV, nothing left behind."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from typing import Any
 
 import gevent
 import pytest
+from support.stack import BUCKET
 
+from devstack import GcsEmulator
 from recorder.closing import Refused
 from recorder.metadata import DTMF_BUDGET, GCS_METADATA_BUDGET, for_gcs
-from recorder.recording import CALLS, LEASES, Recording, assemble, claim, segment_name
-from recorder.store import LocalStore
+from recorder.recording import LEASES, Recording, assemble, claim
+from recorder.spool import CallDirectory, prepare, sweep
+from recorder.store import CALLS, GcsStore, LocalStore
+from recorder.wav import HEADER_SIZE
 
 RATE = 8000
 
@@ -45,21 +50,40 @@ def pcm(seconds: float, channels: int = 1) -> bytes:
     return bytes(range(256)) * int(seconds * RATE * channels * 2 / 256)
 
 
-def test_segments_reach_the_store_while_the_call_is_live_and_the_spool_stays_small(tmp_path: Path) -> None:
-    live = recording(tmp_path)
+@pytest.mark.slow
+def test_segments_reach_the_store_while_the_call_is_live_and_the_spool_stays_small(
+    tmp_path: Path, gcs: GcsEmulator
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    live = Recording(GcsStore(BUCKET, client=gcs.client()), spool, manifest("live-gcs"), 2, deadline_s=5)
     audio = pcm(9)  # four whole 2 s segments and a part
     for offset in range(0, len(audio), 320):
         live.write(audio[offset : offset + 320])
         gevent.sleep(0)  # the socket loop yields on every read; uploads run then
         spooled = sum(p.stat().st_size for p in live.spool_dir.glob("seg-*"))
         assert spooled <= 2 * 2 * RATE * 2  # at most about two segments, whatever the call's length
-    gevent.sleep(0.1)  # let the last uploads run
-    store = tmp_path / "store"
-    segments = sorted((store / CALLS / "call-1").glob("seg-*"))
-    assert [p.stat().st_size for p in segments] == [2 * RATE * 2] * 4
-    assert b"".join(p.read_bytes() for p in segments) == audio[: 4 * 2 * RATE * 2]
-    lease = json.loads((store / LEASES / "call-1").read_bytes())
-    assert lease["stream_id"] == "stream-call-1" and lease["renewed_at"] > 0
+    gevent.sleep(0.5)  # let the last uploads run
+    bucket = gcs.client().bucket(BUCKET)
+    segments = sorted(bucket.list_blobs(prefix=f"{CALLS}live-gcs/seg-"), key=lambda blob: blob.name)
+    assert [blob.size for blob in segments] == [2 * RATE * 2] * 4
+    assert b"".join(blob.download_as_bytes() for blob in segments) == audio[: 4 * 2 * RATE * 2]
+    lease = json.loads(bucket.blob(f"{LEASES}live-gcs").download_as_bytes())
+    assert lease["stream_id"] == "stream-live-gcs" and lease["renewed_at"] > 0
+    live.abandon()
+
+
+def test_on_a_directory_the_audio_goes_straight_into_the_store(tmp_path: Path) -> None:
+    """A local store's file is as durable as a spool file would be: the audio is written there once, at its
+    place after room for the header, and the spool holds none of it."""
+    live = recording(tmp_path)
+    audio = pcm(9)
+    for offset in range(0, len(audio), 320):
+        live.write(audio[offset : offset + 320])
+    assert not list(live.spool_dir.glob("seg-*"))
+    stored = (tmp_path / "store" / CALLS / "call-1" / "audio").read_bytes()[HEADER_SIZE:]
+    assert len(audio) - len(stored) <= 8192  # what the file object buffers
+    assert stored == audio[: len(stored)]
     live.abandon()
 
 
@@ -83,42 +107,62 @@ def test_the_final_wav_is_bit_exact_and_no_part_is_left(tmp_path: Path) -> None:
 
 def test_the_parts_stay_until_clean_up(tmp_path: Path) -> None:
     """The deletes come after "recording stored" (the session's clean_up), so that a burst of hang-ups is stored
-    first; the request count the stored log line carries includes them already."""
+    first."""
     live = recording(tmp_path)
     live.write(pcm(5))
     location = live.finish({"provider": "vonage"})
-    counted = live.requests
 
     parts = tmp_path / "store" / CALLS / "call-1"
     assert wav_of(Path(location))[0] == pcm(5)
-    assert sorted(p.name for p in parts.iterdir()) == ["header", "seg-000001", "seg-000002", "seg-000003"]
+    assert sorted(p.name for p in parts.iterdir()) == ["audio"]
     assert (tmp_path / "store" / LEASES / "call-1").exists() and live.spool_dir.exists()
     live.clean_up()
-    assert not list(parts.iterdir()) and not (tmp_path / "store" / LEASES / "call-1").exists()
+    assert not parts.exists() and not (tmp_path / "store" / LEASES / "call-1").exists()
     assert not live.spool_dir.exists()
-    # Seven while live (the first lease, three segments and their renewals), the listing, header and compose,
-    # and the listing and five deletes clean_up makes: counted by finish(), as before they moved.
-    assert counted == 7 + 3 + 6
+    assert wav_of(Path(location))[0] == pcm(5)  # the recording is its own file, whatever went with the parts
+    # The first lease, and nothing else: the audio went straight into the store's file, assembling a directory
+    # makes no request, and deletes are not counted (free in Cloud Storage).
+    assert live.requests == 1
 
 
-def test_a_long_call_composes_in_stages_of_32(tmp_path: Path) -> None:
+def test_a_segment_added_again_changes_nothing(tmp_path: Path) -> None:
+    """The sweeper adds the segments a dead worker left in its spool, and cannot know whether the first attempt
+    landed: on a directory each part is written at its own place, so the same bytes land there again."""
     store = LocalStore(str(tmp_path / "store"))
-    chunks = [bytes([n]) * 8 for n in range(70)]  # 70 segments + a header: three stages of compose
-    for index, chunk in enumerate(chunks, 1):
-        assert store.create(segment_name("long", index), chunk)
-    composed: list[int] = []
-    original = store.compose
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_bytes(b"\x01\x00" * 8)
+    second.write_bytes(b"\x02\x00" * 3)
+    for path, index in [(first, 1), (second, 2), (second, 2), (first, 1)]:
+        store.add_part("again", index, (index - 1) * 16, path)
+    assert store.parts("again") == {1: 22}
+    location, _ = assemble(store, {**manifest("again"), "metadata": {}})
+    assert wav_of(Path(location))[0] == b"\x01\x00" * 8 + b"\x02\x00" * 3
 
-    def counting(sources: Any, name: str, metadata: Any, content_type: str, create_only: bool) -> bool:
+
+@pytest.mark.slow
+def test_a_long_call_composes_in_stages_of_32(tmp_path: Path, gcs: GcsEmulator) -> None:
+    """Cloud Storage's compose takes 32 sources a request: 70 segments and a header compose in stages, on
+    fake-gcs-server, and nothing is left under the call's key."""
+    store = GcsStore(BUCKET, client=gcs.client())
+    chunks = [bytes([n]) * 8 for n in range(70)]  # 70 segments + a header: three stage objects, then the final
+    for index, chunk in enumerate(chunks, 1):
+        (tmp_path / "segment").write_bytes(chunk)
+        store.add_part("long", index, (index - 1) * 8, tmp_path / "segment")
+    composed: list[int] = []
+    original = store._compose
+
+    def counting(sources: Any, name: str, metadata: Any, content_type: str, create_only: bool) -> None:
         assert len(sources) <= 32
         composed.append(len(sources))
-        return original(sources, name, metadata, content_type, create_only)
+        original(sources, name, metadata, content_type, create_only)
 
-    store.compose = counting  # type: ignore[method-assign]
-    location, _ = assemble(store, {**manifest("long"), "metadata": {}})
+    store._compose = counting  # type: ignore[method-assign]
+    location, requests = assemble(store, {**manifest("long"), "metadata": {}})
 
-    assert wav_of(Path(location))[0] == b"".join(chunks)
+    name = location.removeprefix(f"gs://{BUCKET}/")
+    assert gcs.client().bucket(BUCKET).blob(name).download_as_bytes()[HEADER_SIZE:] == b"".join(chunks)
     assert len(composed) == 4  # 71 sources -> 3 stage objects -> the final
+    assert requests == 1 + 1 + 3 + 1  # the listing, the header, the stages and the final compose
     assert not store.sizes(f"{CALLS}long/")
 
 
@@ -140,9 +184,10 @@ def test_a_claim_is_taken_once_and_a_lost_response_is_still_ours(tmp_path: Path)
 def test_assembling_twice_leaves_one_recording(tmp_path: Path) -> None:
     """A lost response, or two instances recovering the same call: still one object (defects.md #9)."""
     store = LocalStore(str(tmp_path))
-    store.create(segment_name("twice", 1), b"\x01\x00" * 10)
+    (tmp_path / "segment").write_bytes(b"\x01\x00" * 10)
+    store.add_part("twice", 1, 0, tmp_path / "segment")
     first, _ = assemble(store, manifest("twice"))
-    store.create(segment_name("twice", 1), b"\x01\x00" * 10)  # as if the delete had been lost
+    store.add_part("twice", 1, 0, tmp_path / "segment")  # as if the delete had been lost
     second, _ = assemble(store, manifest("twice"))
     assert first == second
     assert [p.name for p in tmp_path.rglob("*.wav")] == ["twice.wav"]
@@ -167,3 +212,31 @@ def test_gcs_metadata_stays_within_its_budget_whatever_the_call(tmp_path: Path) 
     assert len(metadata["dtmf"]) <= DTMF_BUDGET and kept == typed["dtmf"][: len(kept)]
     assert int(metadata["dtmf_truncated"]) == 3000 - len(kept)
     assert metadata["call_id"] == "x" * 128
+
+
+def test_a_failed_local_store_leaves_the_call_to_the_sweeper_as_it_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing waits on a local store, so the final manifest is written only should storing fail: then the
+    sweeper stores the call with the metadata it ended with, not as a recovered one."""
+    store = LocalStore(str(tmp_path / "store"))
+    directory = CallDirectory(prepare(str(tmp_path / "spool")), "call-1.stream")
+    live = Recording(store, directory.path, manifest(), 2, deadline_s=5)
+    live.write(pcm(3))
+
+    def full_disk(*args: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "assemble", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        live.finish({"provider": "vonage", "end_reason": "connection closed", "duration_s": 3.0})
+    live.abandon()  # what the session does then
+    directory.release()
+    monkeypatch.undo()
+
+    assert sweep(tmp_path / "spool", store, lease_s=60) == 1
+    [location] = (tmp_path / "store").rglob("*.wav")
+    assert wav_of(location)[0] == pcm(3)
+    sidecar = json.loads(location.with_suffix(".json").read_text())
+    assert sidecar["end_reason"] == "connection closed" and "recovered" not in sidecar
+    assert not (tmp_path / "spool" / "call-1.stream").exists()

@@ -1,16 +1,17 @@
 """One call's audio on its way to the store, durable while the call is live.
 
 The session hands PCM frames to a `Recording`. They go into a segment file in the call's spool directory; every
-`segment_s` seconds of audio the segment is closed and uploaded as a part object, and the call's lease is renewed.
-At hang-up the last partial segment is uploaded and the final WAV is assembled in the store without uploading the
-audio again (Cloud Storage compose: a header object plus the segments). So the spool holds only what is not yet in
-the store, about two segments per call, and losing the recorder costs at most the last segment.
+`segment_s` seconds of audio the segment is closed and added to the store as the call's next part, and the
+call's lease is renewed. At hang-up the last partial segment is added and the final WAV is assembled in the store
+without moving the audio again (`store.py`: a compose in Cloud Storage, a header and a hard link on a directory).
+So the spool holds only what is not yet in the store, about two segments per call, and losing the recorder costs
+at most the last segment.
 
 Objects under `.parts/` (README: "What is in the bucket"):
     .parts/claims/<call>         created once, create-only: the one stream allowed for this call, on any instance
     .parts/leases/<call>         the call's manifest, rewritten with each segment: who owns it, and when it was
                                  last renewed; a lease older than `lease_s` means the owner is gone
-    .parts/calls/<call>/seg-N    the audio, in order; header and compose stages beside them at hang-up
+    .parts/calls/<call>/         the audio so far (`store.py`: a part object per segment, or one file)
 Everything but the claim is removed once the final object exists; claims expire by the bucket's lifecycle rule
 (a replayed token must still be refused after the call ended, and tokens live five minutes).
 """
@@ -32,13 +33,14 @@ import gevent
 from gevent.lock import BoundedSemaphore
 
 from .closing import CloseCode, Refused
-from .store import MAX_COMPOSE_SOURCES, Store
+from .store import Store
 from .wav import HEADER_SIZE, header
 
 log = logging.getLogger("recorder.recording")
 
+STARTED, FINISHED = "started.json", "finished.json"  # a spooled call's manifest: at its start, and at hang-up
 PARTS = ".parts/"
-CLAIMS, LEASES, CALLS = f"{PARTS}claims/", f"{PARTS}leases/", f"{PARTS}calls/"
+CLAIMS, LEASES = f"{PARTS}claims/", f"{PARTS}leases/"
 # RIFF sizes are 32-bit: a call stops being recorded before its data would pass 4 GiB (README: Limits).
 MAX_DATA_BYTES = 2**32 - 1 - HEADER_SIZE
 # Uploads in flight per worker: bounds the memory they buffer (each part is read whole, at most a few MiB).
@@ -59,10 +61,6 @@ def object_name(call_id: str, started_at: float) -> str:
     return f"{day}/{safe_name(call_id)}.wav"
 
 
-def segment_name(key: str, index: int) -> str:
-    return f"{CALLS}{key}/seg-{index:06d}"
-
-
 def claim(store: Store, key: str, stream_id: str) -> None:
     """Take the call for this stream, or refuse it: a second stream for a call is refused on every instance,
     also after the first one ended (a replayed token). A retry that meets its own claim (the first response was
@@ -74,7 +72,8 @@ def claim(store: Store, key: str, stream_id: str) -> None:
 
 
 class Recording:
-    """The live side: segment files in `spool_dir`, uploaded as they fill, assembled by `finish()`."""
+    """The live side: segment files in `spool_dir`, uploaded as they fill, assembled by `finish()`. A store on the
+    local file system takes the audio directly instead (`Store.audio_path`): one file, nothing to upload."""
 
     def __init__(
         self,
@@ -86,10 +85,15 @@ class Recording:
     ) -> None:
         self._store = store
         self.spool_dir = spool_dir
-        self.manifest = manifest  # key, stream_id, object_name, sample_rate, channels, metadata
-        self.key: str = manifest["key"]
         self._block_align: int = 2 * manifest["channels"]
         self._segment_bytes = segment_s * manifest["sample_rate"] * self._block_align
+        # key, stream_id, object_name, sample_rate, channels, metadata; segment_bytes places a spooled segment
+        self.manifest = {**manifest, "segment_bytes": self._segment_bytes}
+        self.key: str = manifest["key"]
+        # Written once, where it stays: a spool file beside a local store's file would only be copied into it.
+        self._direct = store.audio_path(self.key)
+        if self._direct is not None:
+            self._segment_bytes = MAX_DATA_BYTES + 1  # one "segment", never full: it is the store's file
         self._renew_every_s = segment_s
         self._deadline_s = deadline_s
         self.data_bytes = 0
@@ -98,9 +102,11 @@ class Recording:
         self._segment_filled = 0
         self._carry = b""  # a partial frame waiting for the rest of its bytes
         self._uploads: list[gevent.Greenlet] = []
+        self._parts: dict[int, int] = {}  # index -> size, of the segments in the store
+        self._finishing = False
         self._renewed_at = 0.0
         self.requests = 0  # store requests made for this call, for the benchmark's requests per call-hour
-        self._write_state()
+        write_new(self.spool_dir / STARTED, json.dumps(self.manifest).encode())
         self._renew()
 
     @property
@@ -130,8 +136,7 @@ class Recording:
         while pcm:
             if self._segment is None:
                 self._segment_index += 1
-                path = self._segment_path(self._segment_index)
-                self._segment = open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")  # noqa: SIM115
+                self._segment = self._open_segment()
                 self._segment_filled = 0
             room = self._segment_bytes - self._segment_filled
             piece, pcm = pcm[:room], pcm[room:]
@@ -150,25 +155,39 @@ class Recording:
     def finish(self, final_metadata: Mapping[str, Any]) -> str:
         """Upload the tail and assemble the final WAV; return where it is. Raises if the store is unreachable
         for longer than the upload deadline: the spool directory then keeps the call for the sweeper."""
-        if self._segment is not None:
-            self._close_segment()
+        self._finishing = True  # the tail's upload renews no lease: the lease goes once the call is stored
         self.manifest = {**self.manifest, "metadata": dict(final_metadata), "finished": True}
-        self._write_state()
-        gevent.joinall(self._uploads, timeout=self._deadline_s)
+        if self._direct is None:  # uploads may wait on the network: the sweeper must know how the call ended
+            self._write_finished()  # (nothing waits on a local store: abandon() writes it should storing fail)
+        deadline = time.monotonic() + self._deadline_s
+        if self._direct is not None:
+            if self._segment is not None:
+                self._segment.close()  # and so in the store: nothing to upload
+                self._segment = None
+            self._parts = {1: self.data_bytes} if self.data_bytes else {}
+        elif self._segment is not None:
+            # The tail is uploaded here, not in a greenlet of its own: a call's store then runs through in one go.
+            # With 500 hang-ups at once, queued greenlets made every call wait for all the others' tails.
+            self._segment.close()
+            self._segment = None
+            with gevent.Timeout(self._deadline_s, False):
+                self._upload(self._segment_index)
+        gevent.joinall(self._uploads, timeout=max(0.0, deadline - time.monotonic()))
         pending = [upload for upload in self._uploads if not upload.dead]
-        if pending:
+        if pending or (self._segment_index and self._segment_index not in self._parts):
             gevent.killall(pending, block=False)  # the sweeper takes over from the spool
-            raise TimeoutError(f"{len(pending)} uploads still failing after {self._deadline_s:g} s")
+            raise TimeoutError(f"uploads still failing after {self._deadline_s:g} s")
         failed = [upload for upload in self._uploads if not upload.successful()]
         if failed:
             raise failed[0].exception
-        location, self.requests = assemble(self._store, self.manifest, self.requests, clean_up=False)
+        parts = dict(sorted(self._parts.items()))
+        location, self.requests = assemble(self._store, self.manifest, self.requests, parts=parts, clean_up=False)
         return location
 
     def clean_up(self) -> None:
-        """Once stored: delete the parts the final WAV was composed of, and the spool directory. Until then a
-        worker that stops leaves them to the sweeper, which finds the recording stored already."""
-        remove_parts(self._store, self.key)
+        """Once stored: delete the parts the final WAV was made of, the lease, and the spool directory. Until then
+        a worker that stops leaves them to the sweeper, which finds the recording stored already."""
+        remove_parts(self._store, self.key, self._parts)
         remove_spool(self.spool_dir)
 
     def abandon(self) -> None:
@@ -177,9 +196,23 @@ class Recording:
             self._segment.close()
             self._segment = None
         gevent.killall(self._uploads, block=False)
+        if self._finishing and not (self.spool_dir / FINISHED).exists():
+            self._write_finished()
+
+    def _write_finished(self) -> None:
+        write_new(self.spool_dir / FINISHED, json.dumps(self.manifest).encode())
 
     def _segment_path(self, index: int) -> Path:
         return self.spool_dir / f"seg-{index:06d}"
+
+    def _open_segment(self) -> Any:
+        if self._direct is None:
+            path = self._segment_path(self._segment_index)
+            return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")  # noqa: SIM115
+        self._direct.parent.mkdir(parents=True, exist_ok=True)
+        audio = open(os.open(self._direct, os.O_WRONLY | os.O_CREAT, 0o600), "wb")  # noqa: SIM115
+        audio.seek(HEADER_SIZE)  # the header's room: assembling writes it there
+        return audio
 
     def _close_segment(self) -> None:
         self._segment.close()
@@ -189,19 +222,22 @@ class Recording:
 
     def _upload(self, index: int) -> None:
         path = self._segment_path(index)
+        size = path.stat().st_size
         for attempt in itertools.count():  # until it lands, or finish() gives up and hands it to the sweeper
             try:
                 with UPLOAD_SLOTS:
                     self.requests += 1
-                    self._store.create(segment_name(self.key, index), path.read_bytes())
+                    self._store.add_part(self.key, index, (index - 1) * self._segment_bytes, path)
                 break
             except Exception as error:  # a storage outage: keep the segment in the spool and try again
                 delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
                 if attempt == 0:
                     log.warning("segment upload failed, retrying: %s", error, extra={"call_id": self.key})
                 gevent.sleep(delay)
+        self._parts[index] = size
         path.unlink()
-        self._renew()
+        if not self._finishing:
+            self._renew()
 
     def _renew(self) -> None:
         self._renewed_at = time.monotonic()
@@ -212,24 +248,24 @@ class Recording:
         except Exception as error:
             log.warning("lease renewal failed: %s", error, extra={"call_id": self.key})
 
-    def _write_state(self) -> None:
-        write_private(self.spool_dir / "state.json", json.dumps(self.manifest).encode())
-
 
 def assemble(
-    store: Store, manifest: Mapping[str, Any], requests: int = 0, recovered: bool = False, clean_up: bool = True
+    store: Store,
+    manifest: Mapping[str, Any],
+    requests: int = 0,
+    recovered: bool = False,
+    parts: Mapping[int, int] | None = None,
+    clean_up: bool = True,
 ) -> tuple[str, int]:
-    """Compose the header and the call's segments into its final WAV, then remove the parts (unless `clean_up`
-    is False: `remove_parts` later); return its location and the request count, the removal's included. Safe to
-    repeat: a final object that exists already is left as it is."""
+    """Assemble the header and the call's parts (those given, or those the store holds) into its final WAV, then
+    remove the parts (unless `clean_up` is False: `remove_parts` later); return its location and the request count
+    (deletes, which cost nothing, not counted). Safe to repeat: a final object that exists already is left as it is."""
     key, name, stream_id = manifest["key"], manifest["object_name"], manifest["stream_id"]
     if not OBJECT_NAME.match(name) or safe_name(key) != key:
         raise ValueError(f"refusing to assemble into {name!r}: not a recording's name")
-    prefix = f"{CALLS}{key}/"
-    sizes = store.sizes(prefix)
-    requests += 1
-    segments = sorted(part for part in sizes if part.startswith(f"{prefix}seg-"))
-    data_bytes = sum(sizes[part] for part in segments)
+    if parts is None:
+        parts, requests = store.parts(key), requests + 1
+    data_bytes = sum(parts.values())
     typed = dict(manifest["metadata"])
     if recovered:
         frames = data_bytes // (2 * manifest["channels"])
@@ -238,43 +274,28 @@ def assemble(
             end_reason="recovered: the recorder stopped during the call",
             duration_s=round(frames / manifest["sample_rate"], 3),
         )
-    header_part = f"{prefix}header"
-    store.put(header_part, header(manifest["sample_rate"], manifest["channels"], data_bytes))
-    sources, stage, stage_parts = [header_part, *segments], 0, 0
-    while len(sources) > MAX_COMPOSE_SOURCES:  # compose in stages: 32 sources per request
-        stage += 1
-        groups = [sources[i : i + MAX_COMPOSE_SOURCES] for i in range(0, len(sources), MAX_COMPOSE_SOURCES)]
-        sources = []
-        for number, group in enumerate(groups):
-            sources.append(f"{prefix}stage-{stage}-{number:04d}")
-            store.compose(group, sources[-1], {}, "application/octet-stream", create_only=False)
-        requests += len(groups)
-        stage_parts += len(groups)
-    # Create-only: if the final object exists, this call was assembled already (a lost response, or two
-    # instances recovering it at once), and the claim guarantees no other stream can have made it.
-    store.compose(sources, name, {**typed, "stream_id": stream_id}, "audio/wav", create_only=True)
-    requests += 2
+    wav_header = header(manifest["sample_rate"], manifest["channels"], data_bytes)
+    requests += store.assemble(key, wav_header, parts, name, {**typed, "stream_id": stream_id})
     if clean_up:
-        return store.url(name), remove_parts(store, key, requests)
-    # What remove_parts will make: the listing, and a delete for each part, stage and the lease.
-    return store.url(name), requests + 1 + len(segments) + 1 + stage_parts + 1
+        remove_parts(store, key, parts)
+    return store.url(name), requests
 
 
-def remove_parts(store: Store, key: str, requests: int = 0) -> int:
-    """Delete a stored call's parts and its lease; return the request count."""
-    for part in [*store.sizes(f"{CALLS}{key}/"), f"{LEASES}{key}"]:
-        store.delete(part)
-        requests += 1
-    return requests + 1
+def remove_parts(store: Store, key: str, parts: Mapping[int, int]) -> None:
+    """Delete a stored call's parts and its lease."""
+    store.remove_parts(key, parts)
+    store.delete(f"{LEASES}{key}")
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Replace `path` atomically, readable by this user only."""
-    staged = path.with_name(f".{path.name}.tmp")
-    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "wb") as f:
-        f.write(data)
-    os.replace(staged, path)
+def write_new(path: Path, data: bytes) -> None:
+    """Create `path`, readable by this user only. Never a replace: on ext4 a rename over a file flushes the new
+    one's data, which cost a burst of hang-ups more than the rest of their stores. A torn file (the worker killed
+    while writing it) does not parse, and the sweeper reads the one before it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def remove_spool(spool_dir: Path) -> None:

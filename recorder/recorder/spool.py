@@ -19,7 +19,7 @@ from typing import IO
 
 import gevent
 
-from .recording import LEASES, assemble, read_manifest, remove_spool, segment_name
+from .recording import FINISHED, LEASES, STARTED, assemble, read_manifest, remove_spool
 from .store import Store
 
 log = logging.getLogger("recorder.spool")
@@ -87,12 +87,13 @@ def _store_leftover(directory: Path, store: Store) -> bool:
             return False  # a live call
         if not directory.exists():
             return False  # stored and removed while we waited
-        manifest = read_manifest(_read(directory / "state.json"))
+        manifest = read_manifest(_read(directory / FINISHED)) or read_manifest(_read(directory / STARTED))
         if manifest is None:  # the worker died before the call had started writing
             remove_spool(directory)
             return False
-        for segment in sorted(directory.glob("seg-*")):
-            store.create(segment_name(manifest["key"], int(segment.name[4:])), segment.read_bytes())
+        for segment in sorted(directory.glob("seg-*")):  # every one but the last is full: that places it
+            index = int(segment.name[4:])
+            store.add_part(manifest["key"], index, (index - 1) * manifest["segment_bytes"], segment)
             segment.unlink()
         location, _ = assemble(store, manifest, recovered=not manifest.get("finished"))
         remove_spool(directory)
