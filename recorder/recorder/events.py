@@ -8,6 +8,7 @@ downstream needs to know which provider or codec it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,9 @@ class CallStarted:
     admitted_at_upgrade: bool = False
 
 
-@dataclass(frozen=True)
-class Audio:
-    """PCM for one track, starting at `position` samples from the start of that track's stream."""
+class Audio(NamedTuple):
+    """PCM for one track, starting at `position` samples from the start of that track's stream. A tuple, not a
+    frozen dataclass like the rest: one is made for every frame, and it is made in a third of the time."""
 
     track: str
     position: int
