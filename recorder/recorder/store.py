@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -228,15 +227,18 @@ class LocalStore:
         self.location = str(self.root)
 
     def create(self, name: str, data: bytes, metadata: dict[str, str] | None = None) -> bool:
+        # O_EXCL: atomic, and fails rather than replace, the file system's create-only write. It holds a claim:
+        # a reader that meets one before its bytes are in (another worker, refused either way) compares unequal.
         path = self.root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        staged = self._staged(path, data)
         try:
-            os.link(staged, path)  # atomic, and fails rather than replace: the file system's create-only write
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return False
+        try:
+            os.write(fd, data)
         finally:
-            staged.unlink()
+            os.close(fd)
         return True
 
     def put(self, name: str, data: bytes) -> None:
@@ -266,7 +268,7 @@ class LocalStore:
         found = {}
         for path in base.rglob("*"):
             name = path.relative_to(self.root).as_posix()
-            if path.is_file() and name.startswith(prefix) and ".staged-" not in name:
+            if path.is_file() and name.startswith(prefix):
                 found[name] = path.stat().st_size
         return dict(sorted(found.items()))
 
@@ -341,12 +343,6 @@ class LocalStore:
         if not os.access(self.root, os.W_OK | os.X_OK):
             return f"RECORDINGS_DIR={self.root}: not writable by this user: set it to a directory of yours"
         return None
-
-    @staticmethod
-    def _staged(path: Path, data: bytes) -> Path:
-        staged = path.parent / f".{path.name}.staged-{uuid.uuid4().hex}"
-        staged.write_bytes(data)
-        return staged
 
 
 def _part(key: str, index: int) -> str:
