@@ -24,7 +24,7 @@ locals {
     MAX_UNAUTHENTICATED     = "100"
     REQUEST_HEAD_TIMEOUT_S  = "5"
     ALLOW_UNSIGNED_UPGRADES = "false"
-    READ_BATCH_MS           = "40"
+    READ_BATCH_MS           = "60"
     READ_TIMEOUT_S          = "30"
     GRACE_PERIOD_S          = "8" # Cloud Run sends SIGKILL 10 s after SIGTERM
     SPOOL_RESERVE_MB        = "100"

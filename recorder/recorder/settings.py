@@ -38,7 +38,7 @@ class Settings:
     request_head_timeout_s: int = 5  # a client that has not sent its whole HTTP request head by then is dropped
     twilio_auth_token: str = ""  # set: Twilio's stream upgrades must carry a matching X-Twilio-Signature
     allow_unsigned_upgrades: bool = False  # with it set, an upgrade without X-Twilio-Signature still passes
-    read_batch_ms: int = 40
+    read_batch_ms: int = 60
     read_timeout_s: int = 30  # a stream silent this long is a dropped connection
     grace_period_s: int = 8  # on SIGTERM: finish and store every call within this (Cloud Run kills at 10 s)
     spool_reserve_mb: int = 100  # refuse new calls when the spool has less free space than this
