@@ -297,8 +297,10 @@ def not_exact(args: argparse.Namespace, system: System, completed: list[dict[str
     audio = call_audio(args.seconds + args.ramp, args.rate).data
     recordings: dict[str, bytes] = {}
     if system.recordings is not None:
-        # YYYY/MM/DD/, not .parts/ (pathlib's * matches dot names), whose directories the recorder removes meanwhile
-        for path in system.recordings.glob("[0-9]*/*/*/bench-*.wav"):
+        # The yardstick's flat directory, or the recorder's YYYY/MM/DD/: never .parts/ (pathlib's * matches dot
+        # names), whose directories the recorder removes meanwhile.
+        found = [*system.recordings.glob("bench-*.wav"), *system.recordings.glob("[0-9]*/*/*/bench-*.wav")]
+        for path in found:
             with wave.open(str(path), "rb") as wav:
                 recordings[path.stem] = wav.readframes(wav.getnframes())
     elif system.gcs is not None:
