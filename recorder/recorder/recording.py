@@ -157,19 +157,25 @@ class Recording:
         for longer than the upload deadline: the spool directory then keeps the call for the sweeper."""
         self._finishing = True  # the tail's upload renews no lease: the lease goes once the call is stored
         self.manifest = {**self.manifest, "metadata": dict(final_metadata), "finished": True}
-        if self._direct is None:  # uploads may wait on the network: the sweeper must know how the call ended
-            self._write_finished()  # (nothing waits on a local store: abandon() writes it should storing fail)
-        deadline = time.monotonic() + self._deadline_s
+        tail, self._segment = self._segment, None
+        if tail is not None:
+            tail.close()
         if self._direct is not None:
-            if self._segment is not None:
-                self._segment.close()  # and so in the store: nothing to upload
-                self._segment = None
+            # The audio is in the store's own file already: nothing to upload, nothing to wait for (should storing
+            # fail, abandon() leaves the final manifest for the sweeper).
             self._parts = {1: self.data_bytes} if self.data_bytes else {}
-        elif self._segment is not None:
+        else:
+            self._write_finished()  # uploads may wait on the network: the sweeper must know how the call ended
+            self._finish_uploads(tail is not None)
+        parts = dict(sorted(self._parts.items()))
+        location, self.requests = assemble(self._store, self.manifest, self.requests, parts=parts, clean_up=False)
+        return location
+
+    def _finish_uploads(self, tail: bool) -> None:
+        deadline = time.monotonic() + self._deadline_s
+        if tail:
             # The tail is uploaded here, not in a greenlet of its own: a call's store then runs through in one go.
             # With 500 hang-ups at once, queued greenlets made every call wait for all the others' tails.
-            self._segment.close()
-            self._segment = None
             with gevent.Timeout(self._deadline_s, False):
                 self._upload(self._segment_index)
         gevent.joinall(self._uploads, timeout=max(0.0, deadline - time.monotonic()))
@@ -180,9 +186,6 @@ class Recording:
         failed = [upload for upload in self._uploads if not upload.successful()]
         if failed:
             raise failed[0].exception
-        parts = dict(sorted(self._parts.items()))
-        location, self.requests = assemble(self._store, self.manifest, self.requests, parts=parts, clean_up=False)
-        return location
 
     def clean_up(self) -> None:
         """Once stored: delete the parts the final WAV was made of, the lease, and the spool directory. Until then
