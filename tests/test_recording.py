@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,14 @@ def test_a_failed_local_store_leaves_the_call_to_the_sweeper_as_it_ended(
     sidecar = json.loads(location.with_suffix(".json").read_text())
     assert sidecar["end_reason"] == "connection closed" and "recovered" not in sidecar
     assert not (tmp_path / "spool" / "call-1.stream").exists()
+
+
+def test_a_long_call_keeps_no_finished_renewal(tmp_path: Path) -> None:
+    """On a directory no segment ever closes, and the lease is renewed by keep_alive every segment_s: each
+    renewal's greenlet must go once it is done, or a call's memory grows with its length (issue 14: flat)."""
+    live = recording(tmp_path)
+    for second in range(1, 200, 2):  # 200 s of a call, renewed every 2 s
+        live.keep_alive(time.monotonic() + second)
+        gevent.sleep(0)  # the renewal runs
+    assert len(live._uploads) <= 1
+    live.abandon()

@@ -150,6 +150,7 @@ class Recording:
         """Renew the lease when no segment did lately (a call whose audio paused): its owner is alive."""
         if now - self._renewed_at > self._renew_every_s:
             self._renewed_at = now
+            self._uploads = self._unfinished()  # else a directory's call (no segments) keeps every renewal
             self._uploads.append(gevent.spawn(self._renew))
 
     def finish(self, final_metadata: Mapping[str, Any]) -> str:
@@ -220,8 +221,12 @@ class Recording:
     def _close_segment(self) -> None:
         self._segment.close()
         self._segment = None
-        self._uploads = [upload for upload in self._uploads if not upload.dead or not upload.successful()]
+        self._uploads = self._unfinished()
         self._uploads.append(gevent.spawn(self._upload, self._segment_index))
+
+    def _unfinished(self) -> list[gevent.Greenlet]:
+        """The uploads still running, or failed (finish() raises their error)."""
+        return [upload for upload in self._uploads if not upload.dead or not upload.successful()]
 
     def _upload(self, index: int) -> None:
         path = self._segment_path(index)
