@@ -67,11 +67,13 @@ def sweep(spool_dir: Path, store: Store, lease_s: float) -> int:
             stored += _store_leftover(directory, store)
         except Exception:
             log.exception("could not store the abandoned call in %s; will try again", directory.name)
+        gevent.sleep(0)  # a sweep reads every live call's files: the calls' own reads go between
     for lease in store.sizes(LEASES):
         try:
             stored += _recover_from_store(lease, store, lease_s)
         except Exception:
             log.exception("could not recover %s; will try again", lease)
+        gevent.sleep(0)
     return stored
 
 
