@@ -81,8 +81,10 @@ def test_audio_sent_faster_than_real_time_gets_no_further_than_300_s_ahead(stack
     headers = {"event": "websocket:connected", "content-type": endpoint["content-type"], **endpoint["headers"]}
     started = time.monotonic()  # before the call starts: the recorder's wall-clock bound counts from its start
     client.text(json.dumps(headers))
-    # 3.75 ms of 16 kHz audio a frame, for up to 4 s (2 s made a loaded machine fall short of 300 s ahead).
-    client.flood(masked_frame(0x2, b"\x01\x00" * 60) * 1000, seconds=4.0)
+    # 3.75 ms of 16 kHz audio a frame, 3.75 s a blob: 400 s of audio, however long the recorder takes to read it
+    # (a time limit made a loaded machine fall short of 300 s ahead: a paused call reads what its socket buffer
+    # holds once per READ_BATCH_MS). The recorder reads everything sent before the close frame.
+    client.flood(masked_frame(0x2, b"\x01\x00" * 60) * 1000, seconds=60.0, times=107)
     client.send_frame(0x8, struct.pack("!H", 1000))
     assert client.close_code() == 1000
     # Until its close frame the recorder was still taking what the kernel had buffered, its bound still growing.

@@ -86,12 +86,14 @@ class RawClient:
         except (EOFError, OSError):
             return None
 
-    def flood(self, blob: bytes, seconds: float) -> float:
-        """Send `blob` over and over until the server closes the connection or `seconds` pass; how long it took."""
-        started = time.monotonic()
+    def flood(self, blob: bytes, seconds: float, times: int | None = None) -> float:
+        """Send `blob` over and over until the server closes the connection, `seconds` pass, or it was sent
+        `times` times; how long it took."""
+        started, sent = time.monotonic(), 0
         try:
-            while time.monotonic() - started < seconds:
+            while time.monotonic() - started < seconds and (times is None or sent < times):
                 self.sock.sendall(blob)
+                sent += 1
         except OSError:
             pass
         return time.monotonic() - started
