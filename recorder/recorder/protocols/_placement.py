@@ -1,4 +1,5 @@
-"""Placing numbered chunks on a track's sample clock, for providers whose chunks carry a count, not a time.
+"""Placing numbered chunks on a track's sample clock, for providers whose chunks carry a count, not a time; and
+placing a stream that carries neither by the running count of what arrived (`ByteClock`).
 
 Chunk numbers tell order and gaps only: a chunk starts where the chunk before it ended (cumulative samples), and
 k missing numbers are taken to hold k chunks the size of the one that arrived. A lost chunk's size cannot be
@@ -15,6 +16,30 @@ from ._codecs import Codec
 from ._fields import TRACK, base64_payload, clip, whole_number
 
 RECENT = 256  # chunks whose start is remembered, to place a reordered or repeated one exactly (~5 s of 20 ms)
+
+
+class ByteClock:
+    """A binary stream with no clock of its own (Vonage, Asterisk, AudioHook, jambonz): its audio is placed by the
+    running count of what arrived. Only whole sample groups of `width` bytes (a sample per channel) are placed;
+    a trailing partial one waits for the rest of its bytes."""
+
+    __slots__ = ("width", "position", "_carry")
+
+    def __init__(self, width: int) -> None:
+        self.width = width  # set again at the handshake, once the codec and the channels are known
+        self.position = 0  # sample groups so far: where the next audio goes
+        self._carry = b""
+
+    def take(self, data: bytes) -> tuple[int, bytes]:
+        """Where `data`'s first whole group goes, and the whole groups (b"" until one is complete)."""
+        if self._carry:
+            data, self._carry = self._carry + data, b""
+        whole = len(data) - len(data) % self.width
+        if whole < len(data):
+            data, self._carry = data[:whole], data[whole:]
+        position = self.position
+        self.position += whole // self.width
+        return position, data
 
 
 class ChunkClock:

@@ -30,6 +30,7 @@ from ..events import Audio, CallStarted, Event, Ignored
 from ..settings import Settings
 from ._codecs import ALAW, L16_LE, MULAW, CodecTable, codec_for
 from ._fields import KIND, VALUE, clip, json_object, key_press, optional_object
+from ._placement import ByteClock
 
 PROVIDER = "asterisk"
 TRACK = "mix"
@@ -42,10 +43,8 @@ class AsteriskAdapter:
     def __init__(self, query: Mapping[str, str] | None = None) -> None:
         self._query = query or {}
         self._call: CallStarted | None = None
-        self._width = 1  # bytes per sample on the wire
+        self._clock = ByteClock(1)  # bytes per sample on the wire, once MEDIA_START names the codec
         self._decode = MULAW.decode
-        self._position = 0  # samples received so far
-        self._carry = b""
 
     def receive(self, message: str | bytes) -> list[Event]:
         if not isinstance(message, str):
@@ -68,7 +67,7 @@ class AsteriskAdapter:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "MEDIA_START without format")
         name = str(media_format).lower()
         codec = codec_for(CODECS, name, RATES.get(name, 0))
-        self._width, self._decode = codec.sample_width, codec.decode
+        self._clock.width, self._decode = codec.sample_width, codec.decode
         variables = optional_object(data, "channel_variables", "MEDIA_START.channel_variables")
         call_id = self._query.get("call_id") or data.get("channel_id") or data.get("connection_id")
         if not call_id or not isinstance(call_id, str):
@@ -93,14 +92,9 @@ class AsteriskAdapter:
     def _audio(self, data: bytes) -> list[Event]:
         if self._call is None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "audio before MEDIA_START")
-        if self._carry:
-            data, self._carry = self._carry + data, b""
-        whole = len(data) // self._width * self._width
-        data, self._carry = data[:whole], data[whole:]
+        position, data = self._clock.take(data)
         if not data:
             return []
-        position = self._position
-        self._position += whole // self._width
         return [Audio(TRACK, position, self._decode(data))]
 
 

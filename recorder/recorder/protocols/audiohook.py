@@ -36,6 +36,7 @@ from ..events import Audio, CallEnded, CallStarted, Event, Ignored, Reply
 from ..settings import Settings
 from ._codecs import MULAW
 from ._fields import KIND, REASON, VALUE, clip, json_object, optional_object, required_str, sub_object, whole_number
+from ._placement import ByteClock
 
 PROVIDER = "audiohook"
 VERSION = "2"
@@ -53,8 +54,7 @@ class AudioHookAdapter:
         self._channels: tuple[str, ...] = ()  # the chosen offer's channels, in the frames' interleaving order
         self._seq = 0  # the last seq we sent
         self._clientseq = 0  # the last seq the client sent
-        self._position = 0  # conversation samples: where the next audio frame goes
-        self._carry = b""  # a frame's trailing partial sample group, until the rest arrives
+        self._clock = ByteClock(1)  # conversation samples: PCMU, a byte per channel, the channels interleaved
 
     def receive(self, message: str | bytes) -> list[Event]:
         if not isinstance(message, str):
@@ -111,6 +111,7 @@ class AudioHookAdapter:
         conversation = required_str(parameters, "conversationId", "open")
         media = _choose(parameters.get("media"))
         self._channels = tuple(media["channels"])
+        self._clock.width = len(self._channels)
         self._opened = True
         opened = self._reply("opened", {"startPaused": False, "media": [media]})
         if conversation == PROBE:
@@ -138,15 +139,10 @@ class AudioHookAdapter:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "audio before open")
         if self._call is None:
             return [Ignored("audio on a connection probe")]
-        if self._carry:
-            data, self._carry = self._carry + data, b""
-        width = len(self._channels)  # PCMU: one byte per sample, the channels interleaved
-        whole = len(data) // width * width
-        data, self._carry = data[:whole], data[whole:]
+        position, data = self._clock.take(data)
         if not data:
             return []
-        position = self._position
-        self._position += whole // width
+        width = self._clock.width
         return [
             Audio(channel, position, MULAW.decode(data[index::width])) for index, channel in enumerate(self._channels)
         ]
@@ -156,7 +152,7 @@ class AudioHookAdapter:
         parameters = sub_object(data, "parameters", kind)
         start = samples(parameters.get("start"), f"{kind}.start")
         length = samples(parameters.get("discarded"), f"{kind}.discarded")
-        self._position = max(self._position, start + length)
+        self._clock.position = max(self._clock.position, start + length)
         return []  # the timeline fills the span with silence, and counts it in the metadata's gaps and gap_ms
 
     def _end(self, data: dict[str, Any]) -> list[Event]:

@@ -20,6 +20,7 @@ from ..closing import CloseCode, ProtocolError
 from ..events import Audio, CallStarted, Event, Ignored
 from ._codecs import L16_LE, CodecTable, codec_for
 from ._fields import KIND, VALUE, clip, json_object, key_press, whole_number
+from ._placement import ByteClock
 
 PROVIDER = "jambonz"
 SUBPROTOCOL = "audio.jambonz.org"
@@ -31,8 +32,7 @@ _EXTRA = ("direction", "accountSid", "applicationSid", "callId", "parentCallSid"
 class JambonzAdapter:
     def __init__(self) -> None:
         self._call: CallStarted | None = None
-        self._position = 0  # frames received so far: jambonz's audio carries no clock
-        self._carry = b""
+        self._clock = ByteClock(2)  # jambonz's audio carries no clock; a 16-bit sample per channel
 
     def receive(self, message: str | bytes) -> list[Event]:
         if not isinstance(message, str):
@@ -56,6 +56,7 @@ class JambonzAdapter:
         tracks = TRACKS.get(mix) if isinstance(mix, str) else None
         if tracks is None:
             raise ProtocolError(CloseCode.UNSUPPORTED_DATA, f"mixType {clip(mix, KIND)!r}")
+        self._clock.width = 2 * len(tracks)
         self._call = CallStarted(
             provider=PROVIDER,
             call_id=call_id,
@@ -70,15 +71,9 @@ class JambonzAdapter:
     def _audio(self, data: bytes) -> list[Event]:
         if self._call is None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "audio before the call's metadata")
-        if self._carry:
-            data, self._carry = self._carry + data, b""
-        width = 2 * len(self._call.tracks)  # one 16-bit sample per channel
-        whole = len(data) // width * width
-        data, self._carry = data[:whole], data[whole:]
+        position, data = self._clock.take(data)
         if not data:
             return []
-        position = self._position
-        self._position += whole // width
         if len(self._call.tracks) == 1:
             return [Audio(self._call.tracks[0], position, data)]
         samples = memoryview(data).cast("H")  # 2-byte units, copied as they are: no byte order involved

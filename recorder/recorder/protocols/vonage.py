@@ -16,6 +16,7 @@ from ..closing import CloseCode, ProtocolError
 from ..events import Audio, CallStarted, Event, Ignored
 from ._codecs import L16_LE, CodecTable, codec_for
 from ._fields import HEADER, KIND, clip, json_object, key_press, required_str
+from ._placement import ByteClock
 
 PROVIDER = "vonage"
 # The NCCO's `content-type` values (Voice API NCCO reference, connect > websocket endpoint).
@@ -28,8 +29,7 @@ MAX_HEADERS = 20
 class VonageAdapter:
     def __init__(self) -> None:
         self._call: CallStarted | None = None
-        self._position = 0  # samples received so far: Vonage's stream has no timestamps of its own
-        self._carry = b""
+        self._clock = ByteClock(2)  # Vonage's stream has no timestamps of its own
 
     def receive(self, message: str | bytes) -> list[Event]:
         if not isinstance(message, str):
@@ -76,16 +76,9 @@ class VonageAdapter:
     def _audio(self, data: bytes) -> list[Event]:
         if self._call is None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "audio before websocket:connected")
-        if self._carry:
-            data = self._carry + data
-            self._carry = b""
-        if len(data) % 2:
-            self._carry = data[-1:]
-            data = data[:-1]
+        position, data = self._clock.take(data)
         if not data:
             return []
-        position = self._position
-        self._position += len(data) // 2
         return [Audio(TRACK, position, data)]
 
     def _dtmf(self, data: dict[str, Any]) -> list[Event]:
