@@ -160,11 +160,10 @@ class GcsStore:
         header_name = f"{CALLS}{key}/header"
         self.put(header_name, header)
         sources, requests = [header_name, *(_part(key, index) for index in parts)], 1
-        for stage, groups in enumerate(_stages(len(sources)), 1):  # 32 sources per request
-            staged = [f"{CALLS}{key}/stage-{stage}-{number:04d}" for number in range(len(groups))]
-            for group, target in zip(groups, staged, strict=True):
+        for stage in _stages(key, len(sources)):  # 32 sources per request
+            for target, group in stage:
                 self._compose([sources[i] for i in group], target, {}, "application/octet-stream", create_only=False)
-            sources, requests = staged, requests + len(groups)
+            sources, requests = [target for target, _ in stage], requests + len(stage)
         # Create-only: if the recording exists, this call was assembled already (a lost response, or two instances
         # recovering it at once), and the claim guarantees no other stream can have made it.
         self._compose(sources, name, metadata, "audio/wav", create_only=True)
@@ -172,11 +171,7 @@ class GcsStore:
 
     def remove_parts(self, key: str, parts: Mapping[int, int]) -> None:
         # Named, not listed: deletes are free, listings are not.
-        stages = [
-            f"{CALLS}{key}/stage-{stage}-{number:04d}"
-            for stage, groups in enumerate(_stages(len(parts) + 1), 1)
-            for number in range(len(groups))
-        ]
+        stages = [target for stage in _stages(key, len(parts) + 1) for target, _ in stage]
         for name in [f"{CALLS}{key}/header", *(_part(key, index) for index in parts), *stages]:
             self.delete(name)
 
@@ -349,13 +344,13 @@ def _part(key: str, index: int) -> str:
     return f"{CALLS}{key}/seg-{index:06d}"
 
 
-def _stages(sources: int) -> list[list[range]]:
-    """How `sources` objects compose into one, 32 at a time: for each stage, the groups of the previous stage's
-    objects (indices) that each become one object of this stage. Empty when one request will do."""
-    stages = []
+def _stages(key: str, sources: int) -> list[list[tuple[str, range]]]:
+    """How `sources` objects compose into one, 32 at a time: for each stage, the objects it makes, each with the
+    range of the previous stage's objects it joins. Empty when one request will do."""
+    stages: list[list[tuple[str, range]]] = []
     while sources > MAX_COMPOSE_SOURCES:
         groups = [range(i, min(i + MAX_COMPOSE_SOURCES, sources)) for i in range(0, sources, MAX_COMPOSE_SOURCES)]
-        stages.append(groups)
+        stages.append([(f"{CALLS}{key}/stage-{len(stages) + 1}-{n:04d}", group) for n, group in enumerate(groups)])
         sources = len(groups)
     return stages
 
