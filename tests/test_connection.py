@@ -135,3 +135,33 @@ def test_a_call_ended_at_the_fairness_yield_loses_no_frame(monkeypatch: pytest.M
     assert received + list(connection.waiting()) == sent
     connection.close(wait_s=0)
     peer.close()
+
+
+def test_paused_connections_share_one_tick_and_one_ended_meanwhile_leaves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paused calls wait on the worker's one read tick, not a timer each: every one is woken and reads what
+    arrived. A call ended from outside while it waits (the drain's EndCall) leaves the tick, and the others go on."""
+    monkeypatch.setattr(connection_module, "_ticks", {})  # this test's own tick
+    pairs = [pair(pause_s=0.03) for _ in range(3)]
+    received: list[list[bytes | str]] = [[], [], []]
+
+    def read(number: int) -> None:
+        connection = pairs[number][0]
+        try:
+            while (message := connection.recv()) is not None:
+                received[number].append(message)
+        except EndedFromOutside:
+            gevent.sleep(0.1)  # the store's I/O, say: a tick must not switch into it (gevent: InvalidSwitchError)
+            received[number].append("stored")
+
+    readers = [gevent.spawn(read, number) for number in range(3)]
+    gevent.sleep(0.01)  # all three wait on the tick now
+    gevent.get_hub().loop.run_callback(readers[1].throw, EndedFromOutside)  # from the hub, as LiveCalls.end does
+    for _, peer in pairs:
+        peer.sendall(masked(0x2, b"a") + masked(0x8, struct.pack("!H", 1000)))
+    gevent.joinall(readers, timeout=2)
+    assert received == [[b"a"], ["stored"], [b"a"]]
+    assert all(reader.successful() for reader in readers)
+    assert list(connection_module._ticks) == [0.03] and not connection_module._ticks[0.03]._waiting
+    for connection, peer in pairs:
+        connection.close(wait_s=0)
+        peer.close()
