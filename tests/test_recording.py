@@ -20,7 +20,7 @@ from recorder.metadata import DTMF_BUDGET, GCS_METADATA_BUDGET, for_gcs
 from recorder.recording import LEASES, Recording, assemble, claim
 from recorder.spool import CallDirectory, prepare, sweep
 from recorder.store import CALLS, GcsStore, LocalStore
-from recorder.wav import HEADER_SIZE
+from recorder.wav import HEADER_SIZE, header
 
 RATE = 8000
 
@@ -192,6 +192,19 @@ def test_assembling_twice_leaves_one_recording(tmp_path: Path) -> None:
     second, _ = assemble(store, manifest("twice"))
     assert first == second
     assert [p.name for p in tmp_path.rglob("*.wav")] == ["twice.wav"]
+
+
+def test_a_directory_store_makes_the_directories_it_needs(tmp_path: Path) -> None:
+    """Assembling creates directories only when a file cannot be made without them (the hang-up path makes no
+    mkdir per call): a call with no audio, into a store with no directory yet, with and without metadata."""
+    store = LocalStore(str(tmp_path / "new" / "store"))
+    empty = header(RATE, 1, 0)
+    store.assemble("silent", empty, {}, "2026/12/01/silent.wav", {"provider": "vonage"})
+    store.assemble("bare", empty, {}, "2026/12/02/bare.wav", {})
+    assert wav_of(tmp_path / "new" / "store" / "2026/12/01/silent.wav") == (b"", 1, RATE)
+    assert wav_of(tmp_path / "new" / "store" / "2026/12/02/bare.wav") == (b"", 1, RATE)
+    assert json.loads((tmp_path / "new" / "store" / "2026/12/01/silent.json").read_text()) == {"provider": "vonage"}
+    assert not (tmp_path / "new" / "store" / "2026/12/02/bare.json").exists()
 
 
 def test_assembling_refuses_a_name_that_is_not_a_recordings(tmp_path: Path) -> None:

@@ -132,6 +132,8 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
     try:
         session.finish(why)
     finally:
+        # Stores before sockets: closing TCP waits until the calls that hung up on the same tick are stored.
+        gevent.sleep(0)
         try:
             connection.close(wait_s=closing_by - time.monotonic())
         finally:

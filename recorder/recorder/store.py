@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -271,15 +272,14 @@ class LocalStore:
         (self.root / name).unlink(missing_ok=True)
 
     def audio_path(self, key: str) -> Path | None:
-        return self._audio(key)
+        return Path(self._audio(key))
 
     def add_part(self, key: str, index: int, offset: int, path: Path) -> None:
         # The recorder writes to `audio_path` and adds no part here; the sweeper adds whatever segments a spool
         # holds (one kept from a Cloud Storage recorder). Each at its own place: adding one twice changes nothing.
         audio = self._audio(key)
-        audio.parent.mkdir(parents=True, exist_ok=True)
         data = path.read_bytes()
-        fd = os.open(audio, os.O_WRONLY | os.O_CREAT, 0o600)
+        fd = _open(audio, os.O_WRONLY | os.O_CREAT)
         try:
             if os.pwrite(fd, data, HEADER_SIZE + offset) != len(data):
                 raise OSError(f"{audio}: short write")  # a full disk: the segment stays in the spool
@@ -288,7 +288,7 @@ class LocalStore:
 
     def parts(self, key: str) -> dict[int, int]:
         try:
-            size = self._audio(key).stat().st_size - HEADER_SIZE
+            size = os.stat(self._audio(key)).st_size - HEADER_SIZE
         except FileNotFoundError:
             return {}
         return {1: size} if size > 0 else {}
@@ -296,39 +296,45 @@ class LocalStore:
     def assemble(
         self, key: str, header: bytes, parts: Mapping[int, int], name: str, metadata: Mapping[str, Any]
     ) -> int:
-        path, audio = self.root / name, self._audio(key)
+        # The hang-up path of every call on a directory: plain string paths, and a directory is made only when a
+        # file cannot be created for the want of it (500 calls hanging up at once are stored one after another).
         if len(header) != HEADER_SIZE:
             raise ValueError(f"a local recording keeps room for a {HEADER_SIZE}-byte header, not {len(header)}")
-        if path.exists():
+        path, audio = os.path.join(self.location, name), self._audio(key)
+        if os.path.exists(path):
             return 0  # create-only
-        audio.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(audio, os.O_WRONLY | os.O_CREAT, 0o600)  # created here for a call with no audio
+        fd = _open(audio, os.O_WRONLY | os.O_CREAT)  # created here for a call with no audio
         try:
             os.pwrite(fd, header, 0)
-            os.ftruncate(fd, HEADER_SIZE + sum(parts.values()))
+            data_end = HEADER_SIZE + sum(parts.values())
+            if os.fstat(fd).st_size != data_end:
+                os.ftruncate(fd, data_end)
         finally:
             os.close(fd)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if metadata:  # typed JSON beside the WAV, whole before the WAV appears (a retry rewrites a torn one)
-            path.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n")
+            fd = _open(path.removesuffix(".wav") + ".json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            try:
+                os.write(fd, json.dumps(metadata).encode() + b"\n")
+            finally:
+                os.close(fd)
         try:
-            os.link(audio, path)  # complete when it appears, as a composed object is; create-only
+            _link(audio, path)  # complete when it appears, as a composed object is; create-only
         except FileExistsError:
             pass
         return 0
 
     def remove_parts(self, key: str, parts: Mapping[int, int]) -> None:
-        self._audio(key).unlink(missing_ok=True)  # the recording keeps its own link to the file
-        try:
-            self._audio(key).parent.rmdir()
-        except OSError:
-            pass  # not empty (a stray file is the sweeper's business), or gone
+        audio = self._audio(key)
+        with suppress(FileNotFoundError):
+            os.unlink(audio)  # the recording keeps its own link to the file
+        with suppress(OSError):  # not empty (a stray file is the sweeper's business), or gone
+            os.rmdir(os.path.dirname(audio))
 
-    def _audio(self, key: str) -> Path:
-        return self.root / CALLS / key / "audio"
+    def _audio(self, key: str) -> str:
+        return os.path.join(self.location, CALLS, key, "audio")
 
     def url(self, name: str) -> str:
-        return str(self.root / name)
+        return os.path.join(self.location, name)
 
     def probe(self) -> str | None:
         try:
@@ -338,6 +344,24 @@ class LocalStore:
         if not os.access(self.root, os.W_OK | os.X_OK):
             return f"RECORDINGS_DIR={self.root}: not writable by this user: set it to a directory of yours"
         return None
+
+
+def _open(path: str, flags: int) -> int:
+    """os.open, making the file's directory if it is missing (0600: recordings are the user's alone)."""
+    try:
+        return os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o600)
+
+
+def _link(source: str, path: str) -> None:
+    """os.link, making the new name's directory if it is missing."""
+    try:
+        os.link(source, path)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.link(source, path)
 
 
 def _part(key: str, index: int) -> str:

@@ -168,13 +168,13 @@ class Connection:
         if self._close_sent:
             return
         self._close_sent = True
-        self._sock.settimeout(0.0)
+        data = close_frame(code, reason)
         try:
-            self._send(close_frame(code, reason))
+            sent = os.write(self._fd, data)  # the descriptor is non-blocking: a full window is EAGAIN
         except OSError:
-            self._ended = True
-        finally:
-            self._sock.settimeout(None)
+            sent = 0
+        if sent < len(data):
+            self._ended = True  # none of it, or part of it: the peer gets no usable close frame, and we stop
 
     def _send(self, data: bytes) -> None:
         self._sock.sendall(data)
