@@ -242,18 +242,18 @@ def test_the_session_admits_audiohook_on_its_upgrade_and_still_wants_a_token_fro
     config = Settings(secret="s" * 32, spool_dir=str(tmp_path / "spool"))
     (tmp_path / "spool").mkdir()
     audiohook = CallSession(AudioHookAdapter(), config, LocalStore(str(tmp_path / "store")), spool_dir=tmp_path)
-    audiohook.receive(open_message())
+    audiohook.receive([open_message()])
     assert audiohook.call is not None and audiohook.call.call_id == "090eaa2f-72fa-480a-83e0-8667ff89c0ec"
     assert audiohook.finish("test") is not None  # stored: a call like any other
     audiohook.clean_up()  # the parts and the spool directory, as the socket loop does after the store
     twilio = CallSession(TwilioAdapter(), config, LocalStore(str(tmp_path / "store")), spool_dir=tmp_path)
     start = {"callSid": "CA1", "tracks": ["inbound"], "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}
     with pytest.raises(Refused, match="no token presented"):
-        twilio.receive(json.dumps({"event": "start", "start": start}))
+        twilio.receive([json.dumps({"event": "start", "start": start})])
     # A token presented to an upgrade-admitted path is still checked.
     forged = CallSession(AudioHookAdapter(), config, LocalStore(str(tmp_path / "s2")), "forged", spool_dir=tmp_path)
     with pytest.raises(Refused, match="invalid token"):
-        forged.receive(open_message())
+        forged.receive([open_message()])
 
 
 def test_the_client_secret_setting_must_be_base64() -> None:

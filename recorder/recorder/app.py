@@ -90,7 +90,7 @@ def _record_what_is_waiting(connection: Connection, session: CallSession) -> Non
     greenlets), so that ending a call never costs what had already arrived."""
     try:
         for message in connection.waiting():
-            session.receive(message)
+            session.receive([message])
     except CloseStream:
         pass  # what follows is unusable; what came before it is recorded
 
@@ -102,8 +102,8 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
     code: int = CloseCode.NORMAL
     reason, why = "", "connection closed"  # by the peer's close frame
     try:
-        while not session.ended_by_provider and (message := connection.recv()) is not None:
-            for reply in session.receive(message):  # AudioHook's opened, pong, closed: before our close frame
+        while not session.ended_by_provider and (messages := connection.receive()):
+            for reply in session.receive(messages):  # AudioHook's opened, pong, closed: before our close frame
                 try:
                     connection.send_text(reply)
                 except OSError:

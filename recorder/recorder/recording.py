@@ -131,8 +131,10 @@ class Recording:
         partial = len(pcm) % self._block_align
         if partial:
             pcm, self._carry = pcm[:-partial], pcm[-partial:]
-        if self.data_bytes + len(pcm) > MAX_DATA_BYTES:
-            raise Refused(CloseCode.POLICY_VIOLATION, "call longer than a WAV file can hold (4 GiB of audio)")
+        left = MAX_DATA_BYTES - self.data_bytes
+        full = len(pcm) > left
+        if full:  # what fits is kept (a session writes a read's frames in one go), the rest ends the call
+            pcm = pcm[: left - left % self._block_align]
         while pcm:
             if self._segment is None:
                 self._segment_index += 1
@@ -145,6 +147,8 @@ class Recording:
             self.data_bytes += len(piece)
             if self._segment_filled >= self._segment_bytes:
                 self._close_segment()
+        if full:
+            raise Refused(CloseCode.POLICY_VIOLATION, "call longer than a WAV file can hold (4 GiB of audio)")
 
     def keep_alive(self, now: float) -> None:
         """Renew the lease when no segment did lately (a call whose audio paused): its owner is alive."""

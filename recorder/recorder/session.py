@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .closing import CloseCode, ProtocolError, Refused
-from .events import Audio, CallEnded, CallStarted, Dtmf, Ignored, Reply
+from .events import Audio, CallEnded, CallStarted, Dtmf, Event, Ignored, Reply
 from .protocols import Adapter
 from .recording import Recording, claim, object_name, safe_name
 from .settings import Settings
@@ -65,35 +65,49 @@ class CallSession:
     def log_fields(self) -> dict[str, str]:
         return {"call_id": self.call.call_id, "provider": self.call.provider} if self.call else {}
 
-    def receive(self, message: str | bytes) -> list[str]:
-        """Take one message; return the text messages the protocol wants sent back to the peer (usually none)."""
+    def receive(self, messages: list[str | bytes]) -> list[str]:
+        """Take the messages one read brought in, in order; return the text messages the protocol wants sent back
+        to the peer (usually none). Nothing after the provider's end of the call is taken."""
         replies: list[str] = []
         # For the lag below, the wall-clock bound on positions, and the lease of a call whose audio paused.
         self.last_message_at = now = time.monotonic()
         if self._recording is not None:
             self._recording.keep_alive(now)
-        for event in self._adapter.receive(message):
-            if type(event) is Audio:
-                if self._recording is None or self._timeline is None or self.call is None:
-                    raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
-                self._measure_lag(event.position / self.call.sample_rate)
-                wall = int((self.last_message_at - self._started_mono) * self.call.sample_rate)  # the clock's bound
-                frames = self._timeline.add(event.track, event.position, event.pcm, wall)
-                if frames:
-                    self._recording.write(frames)
-            elif isinstance(event, CallStarted):
-                self._start(event)
-            elif isinstance(event, Dtmf) and self._timeline:
-                self._dtmf.append({"digit": event.digit, "at_ms": self._timeline.position_ms})
-            elif isinstance(event, CallEnded):
-                self.ended_by_provider = True
-                self._provider_end_reason = event.reason
-            elif isinstance(event, Reply):
-                replies.append(event.message)
-            elif isinstance(event, Ignored) and event.kind not in self._ignored:
-                self._ignored.add(event.kind)
-                log.info("ignoring %s messages", event.kind, extra=self.log_fields)
+        placed: list[bytes] = []  # the batch's final frames, written in one go (one write per read, not per frame)
+        try:
+            for message in messages:
+                if self.ended_by_provider:
+                    break
+                for event in self._adapter.receive(message):
+                    if type(event) is Audio:
+                        if self._recording is None or self._timeline is None or self.call is None:
+                            raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
+                        self._measure_lag(event.position / self.call.sample_rate)
+                        wall = int((now - self._started_mono) * self.call.sample_rate)  # the clock's bound
+                        frames = self._timeline.add(event.track, event.position, event.pcm, wall)
+                        if frames:
+                            placed.append(frames)
+                    else:
+                        self._other(event, replies)
+        finally:
+            if placed:  # what was placed is written, whatever a later message raised
+                assert self._recording is not None
+                self._recording.write(placed[0] if len(placed) == 1 else b"".join(placed))
         return replies
+
+    def _other(self, event: Event, replies: list[str]) -> None:
+        if isinstance(event, CallStarted):
+            self._start(event)
+        elif isinstance(event, Dtmf) and self._timeline:
+            self._dtmf.append({"digit": event.digit, "at_ms": self._timeline.position_ms})
+        elif isinstance(event, CallEnded):
+            self.ended_by_provider = True
+            self._provider_end_reason = event.reason
+        elif isinstance(event, Reply):
+            replies.append(event.message)
+        elif isinstance(event, Ignored) and event.kind not in self._ignored:
+            self._ignored.add(event.kind)
+            log.info("ignoring %s messages", event.kind, extra=self.log_fields)
 
     def _measure_lag(self, audio_s: float) -> None:
         now = self.last_message_at

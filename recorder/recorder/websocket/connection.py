@@ -4,7 +4,8 @@ closing handshake.
 Batching: a call sends a 20 ms frame at a time. Reading each as it lands costs an event-loop wakeup, a greenlet
 switch and a failed-then-retried recv per frame: ~35 us, six times what parsing and recording the frame cost,
 and what capped one worker at ~350 concurrent calls. Pausing `pause_s` whenever the buffer runs dry lets a few
-frames queue in the kernel, then takes them all with one recv. Audio is delayed by at most the pause.
+frames queue in the kernel, then takes them all with one recv. Audio is delayed by at most the pause. `receive`
+hands the messages one read brought in to the session together (one write per read, not one per frame).
 
 The pause is one `Tick` for the whole worker, not a timer per call: every `pause_s` a single libev timer switches
 into each paused call's greenlet in turn, and each reads its socket without gevent's wrappers (the descriptor is
@@ -12,8 +13,8 @@ non-blocking: an empty buffer is EAGAIN, and the call waits for the next tick). 
 pause cost a timer watcher, a Waiter and two hub round trips each time: most of the worker's wakeup cost.
 
 Fairness: gevent's recv does not yield while data is waiting, so a peer that keeps the kernel buffer full would
-keep this greenlet running for ever (defects #1). Whatever the buffer holds, `recv` yields to the hub after
-every `YIELD_FRAMES` frames and before every recv that follows a full one (`RECV_SIZE` bytes).
+keep this greenlet running for ever (defects #1). Whatever the buffer holds, `receive` yields to the hub after
+every `YIELD_FRAMES` frames and before every read that follows a full one (`RECV_SIZE` bytes).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import gevent
 
+from ..closing import ProtocolError
 from .frames import PONG, TEXT, Close, Parser, Ping, close_frame, frame
 
 RECV_SIZE = 65536
@@ -87,33 +89,55 @@ class Connection:
         self._close_sent = False
         self._received = 0  # bytes, since the 101
         self.peer_close: Close | None = None  # the peer's close frame, once received
+        self._refused: ProtocolError | None = None  # met after messages that `receive` returned first
         self.last_received_at = time.monotonic()  # read by the worker's timer: a silent peer is a dropped one
         self.taken = False  # by a call's greenlet, which closes it; until then, whoever made it must
         parser.feed(buffered)
 
     def recv(self) -> str | bytes | None:
-        """The next text (str) or binary (bytes) message; None once the peer closed or the connection died.
+        """The next text (str) or binary (bytes) message; None once the peer closed or the connection died."""
+        messages = self.receive(limit=1)
+        return messages[0] if messages else None
+
+    def receive(self, limit: int = YIELD_FRAMES) -> list[str | bytes]:
+        """The text (str) and binary (bytes) messages that have arrived, at least one and at most `limit`: what
+        one read brought in, for the session to take in one go. [] once the peer closed or the connection died.
         Answers pings (section 5.5.2). Raises `ProtocolError` for anything RFC 6455 or the limits refuse."""
+        if self._refused is not None:
+            raise self._refused
         parser = self._parser
+        messages: list[str | bytes] = []
         while not self._ended:
             if self._frames >= YIELD_FRAMES:
+                if messages:
+                    return messages
                 # Yield before taking the next frame, never while holding one: a call ended from outside at this
                 # switch (the drain) loses no frame, and `waiting()` carries on from exactly here.
                 self._frames = 0
                 gevent.sleep(0)
-            event = parser.next()
+            try:
+                event = parser.next()
+            except ProtocolError as refused:
+                if not messages:
+                    raise
+                self._refused = refused  # raised by the next call: what came before it is recorded first
+                return messages
             if event is None:
+                if messages:
+                    return messages  # all that was read: the session takes them before the next wait
                 self._fill()
                 continue
             self._frames += 1
             kind = type(event)
             if kind is str or kind is bytes:
-                return event  # type: ignore[return-value]
-            if kind is Ping:
+                messages.append(event)  # type: ignore[arg-type]
+                if len(messages) >= limit:
+                    return messages
+            elif kind is Ping:
                 self._send(frame(PONG, event.payload))  # type: ignore[union-attr]
             elif kind is Close:
                 self.peer_close, self._ended = event, True  # type: ignore[assignment]
-        return None
+        return messages
 
     def _fill(self) -> None:
         if not self._drained:
