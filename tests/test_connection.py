@@ -41,6 +41,15 @@ def test_a_full_buffer_does_not_keep_other_greenlets_waiting() -> None:
     peer.close()
 
 
+def test_a_ping_the_gone_peer_cannot_be_answered_costs_none_of_the_audio_before_it() -> None:
+    connection, peer = pair()
+    peer.sendall(masked(0x2, b"a") + masked(0x2, b"b") + masked(0x9, b"hi"))
+    peer.close()  # its frames are still to be read; the pong has nowhere to go
+    assert connection.receive() == [b"a", b"b"]
+    assert connection.receive() == [] and connection.peer_close is None  # a dropped connection
+    connection.close(wait_s=0)
+
+
 def test_pings_are_answered_and_a_close_ends_receiving() -> None:
     connection, peer = pair()
     peer.sendall(masked(0x9, b"hi") + masked(0x8, struct.pack("!H", 1000) + b"bye"))

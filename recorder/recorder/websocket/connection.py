@@ -134,7 +134,10 @@ class Connection:
                 if len(messages) >= limit:
                     return messages
             elif kind is Ping:
-                self._send(frame(PONG, event.payload))  # type: ignore[union-attr]
+                try:
+                    self._send(frame(PONG, event.payload))  # type: ignore[union-attr]
+                except OSError:
+                    self._ended = True  # the peer is gone: the messages before its ping are still recorded
             elif kind is Close:
                 self.peer_close, self._ended = event, True  # type: ignore[assignment]
         return messages
