@@ -17,7 +17,7 @@ from support.stack import BUCKET
 from devstack import GcsEmulator
 from recorder.closing import Refused
 from recorder.metadata import DTMF_BUDGET, GCS_METADATA_BUDGET, for_gcs
-from recorder.recording import LEASES, Recording, assemble, claim
+from recorder.recording import LEASES, Recording, assemble, claim, remove_parts
 from recorder.spool import CallDirectory, prepare, sweep
 from recorder.store import CALLS, GcsStore, LocalStore
 from recorder.wav import HEADER_SIZE, header
@@ -57,7 +57,8 @@ def test_segments_reach_the_store_while_the_call_is_live_and_the_spool_stays_sma
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
-    live = Recording(GcsStore(BUCKET, client=gcs.client()), spool, manifest("live-gcs"), 2, deadline_s=5)
+    store = GcsStore(BUCKET, client=gcs.client())
+    live = Recording(store, spool, manifest("live-gcs"), 2, deadline_s=5)
     audio = pcm(9)  # four whole 2 s segments and a part
     for offset in range(0, len(audio), 320):
         live.write(audio[offset : offset + 320])
@@ -72,6 +73,9 @@ def test_segments_reach_the_store_while_the_call_is_live_and_the_spool_stays_sma
     lease = json.loads(bucket.blob(f"{LEASES}live-gcs").download_as_bytes())
     assert lease["stream_id"] == "stream-live-gcs" and lease["renewed_at"] > 0
     live.abandon()
+    # The emulator's bucket is the session's: leave nothing under .parts/ (test_durability checks it is empty).
+    remove_parts(store, "live-gcs", {index: 2 * RATE * 2 for index in range(1, 5)})
+    assert not store.sizes(f"{CALLS}live-gcs/") and not store.sizes(f"{LEASES}live-gcs")
 
 
 def test_on_a_directory_the_audio_goes_straight_into_the_store(tmp_path: Path) -> None:
