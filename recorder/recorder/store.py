@@ -225,16 +225,10 @@ class LocalStore:
     def create(self, name: str, data: bytes, metadata: dict[str, str] | None = None) -> bool:
         # O_EXCL: atomic, and fails rather than replace, the file system's create-only write. It holds a claim:
         # a reader that meets one before its bytes are in (another worker, refused either way) compares unequal.
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            _write(os.path.join(self.location, name), data, os.O_EXCL)
         except FileExistsError:
             return False
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
         return True
 
     def put(self, name: str, data: bytes) -> None:
@@ -312,11 +306,7 @@ class LocalStore:
         finally:
             os.close(fd)
         if metadata:  # typed JSON beside the WAV, whole before the WAV appears (a retry rewrites a torn one)
-            fd = _open(path.removesuffix(".wav") + ".json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            try:
-                os.write(fd, json.dumps(metadata).encode() + b"\n")
-            finally:
-                os.close(fd)
+            _write(path.removesuffix(".wav") + ".json", json.dumps(metadata).encode() + b"\n", os.O_TRUNC)
         try:
             _link(audio, path)  # complete when it appears, as a composed object is; create-only
         except FileExistsError:
@@ -353,6 +343,15 @@ def _open(path: str, flags: int) -> int:
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return os.open(path, flags, 0o600)
+
+
+def _write(path: str, data: bytes, flags: int) -> None:
+    """Write `data` as the file at `path` (`flags`: O_EXCL to create it only, O_TRUNC to replace its content)."""
+    fd = _open(path, os.O_WRONLY | os.O_CREAT | flags)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _link(source: str, path: str) -> None:
