@@ -155,3 +155,13 @@ def test_audio_far_ahead_of_the_wall_clock_is_dropped_even_in_order() -> None:
     out += timeline.finish()
     assert len(out) == 301 * 1000 * 2  # up to position 300 s, its last chunk included
     assert timeline.stats.ahead_drops == 99
+
+
+def test_a_message_longer_than_the_window_costs_its_second_track_nothing() -> None:
+    # AudioHook and jambonz send every track of a moment in one message (the adapter splits it): a message of 2 s
+    # must not have its first track's end fill the second track with silence before the second is placed.
+    timeline = Timeline(("a", "b"), 1000, 100)
+    left, right = chunk(1, 2000), chunk(2, 2000)
+    out = timeline.add_all([("a", 0, left), ("b", 0, right)]) + timeline.finish()
+    assert out == b"".join(pcm(1, 2) for _ in range(2000))
+    assert timeline.stats.gaps == 0

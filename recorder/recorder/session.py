@@ -78,22 +78,36 @@ class CallSession:
             for message in messages:
                 if self.ended_by_provider:
                     break
+                chunks: list[Audio] = []  # the message's audio, a chunk per track
                 for event in self._adapter.receive(message):
                     if type(event) is Audio:
-                        if self._recording is None or self._timeline is None or self.call is None:
-                            raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
-                        self._measure_lag(event.position / self.call.sample_rate)
-                        wall = int((now - self._started_mono) * self.call.sample_rate)  # the clock's bound
-                        frames = self._timeline.add(event.track, event.position, event.pcm, wall)
-                        if frames:
-                            placed.append(frames)
-                    else:
-                        self._other(event, replies)
+                        chunks.append(event)
+                        continue
+                    if chunks:
+                        self._place(chunks, now, placed)
+                        chunks = []
+                    self._other(event, replies)
+                if chunks:
+                    self._place(chunks, now, placed)
         finally:
             if placed:  # what was placed is written, whatever a later message raised
                 assert self._recording is not None
                 self._recording.write(placed[0] if len(placed) == 1 else b"".join(placed))
         return replies
+
+    def _place(self, chunks: list[Audio], now: float, placed: list[bytes]) -> None:
+        """One message's audio on the timeline, its tracks together (`Timeline.add_all`); what is final goes to
+        `placed`."""
+        if self._recording is None or self._timeline is None or self.call is None:
+            raise ProtocolError(CloseCode.POLICY_VIOLATION, "audio before the call was authorised")
+        self._measure_lag(chunks[0].position / self.call.sample_rate)
+        wall = int((now - self._started_mono) * self.call.sample_rate)  # the clock's bound
+        if len(chunks) == 1:
+            frames = self._timeline.add(*chunks[0], wall)
+        else:
+            frames = self._timeline.add_all(chunks, wall)
+        if frames:
+            placed.append(frames)
 
     def _other(self, event: Event, replies: list[str]) -> None:
         if isinstance(event, CallStarted):

@@ -27,7 +27,7 @@ The provider's clock is not trusted (defects #2, #15):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 SILENCE = b"\x00\x00"
@@ -74,6 +74,7 @@ class Timeline:
         self._max_burst = sample_rate * MAX_BURST_S
         self._piece = sample_rate * PIECE_S
         self._horizon = 0  # furthest sample position seen on any track
+        self._together = False  # placing one message's tracks: no track is filled with silence until all are in
         self.gaps = 0
         self.gap_samples = 0
         self.duplicates = 0
@@ -129,6 +130,18 @@ class Timeline:
             return b""
         return self._place(t, position, pcm)
 
+    def add_all(self, chunks: Iterable[tuple[str, int, bytes]], wall: int | None = None) -> bytes:
+        """Take chunks that arrived together, each as `add` would: the tracks of one message (AudioHook's and
+        jambonz's interleaved channels, split by the adapter). All are placed before any track is filled with
+        silence: one track's chunk reaching further than the window would otherwise fill the next track's place
+        with silence before its own chunk, from the same message, got there."""
+        self._together = True
+        try:
+            placed = [self.add(track, position, pcm, wall) for track, position, pcm in chunks]
+        finally:
+            self._together = False
+        return b"".join(placed) + self._settle()
+
     def _confirm_restart(self, t: _Track, position: int, pcm: bytes) -> bytes | None:
         """With `t.restart` held: if this chunk continues it, the clock restarted; otherwise it was a straggler."""
         assert t.restart is not None
@@ -161,6 +174,10 @@ class Timeline:
             t.pending[position] = pcm  # a longer resend of a waiting chunk replaces it
         t.end = max(t.end, position + samples)
         self._horizon = max(self._horizon, position + samples)
+        return b"" if self._together else self._settle()
+
+    def _settle(self) -> bytes:
+        """Fill what the window has given up on with silence; return the frames that are now final."""
         self._advance(self._horizon - self._window, count_gaps=True)
         return self._interleave()
 
