@@ -89,6 +89,19 @@ class TestBaseFraming:  # section 5.2
         parser.feed(frame_bytes[-1:])
         assert parser.next() == b"abcdef"
 
+    def test_frames_across_reads_in_any_split(self) -> None:
+        # Whole frames are parsed from the read's own bytes, a split one from a buffer of what is left: every
+        # way of cutting the stream in two gives the same messages, and the caller's buffers are never kept.
+        data = masked(0x2, b"\x01" * 200) + masked(0x1, b"two") + masked(0x2, b"\x03" * 130)
+        for cut in range(len(data) + 1):
+            parser, events = Parser(1024, 4096), []
+            for piece in (bytearray(data[:cut]), bytearray(data[cut:])):
+                parser.feed(piece)  # type: ignore[arg-type]
+                piece[:] = b"\xff" * len(piece)  # the caller reuses its buffer
+                while (event := parser.next()) is not None:
+                    events.append(event)
+            assert events == [b"\x01" * 200, "two", b"\x03" * 130], cut
+
 
 class TestMasking:  # section 5.3, and 5.1: a server MUST close on an unmasked client frame
     def test_an_unmasked_client_frame(self) -> None:

@@ -63,6 +63,27 @@ def test_nothing_after_the_providers_end_of_the_call_is_taken(tmp_path: Path) ->
     assert len(recorded) == 2 * len(ULAW)  # one 20 ms chunk of mu-law, as 16-bit PCM: not the one after "stop"
 
 
+def test_a_batchs_binary_messages_are_one_stream_and_its_text_keeps_its_place(tmp_path: Path) -> None:
+    # The session joins a run of binary messages before the adapter sees it: odd sizes, split anywhere, record
+    # the same bytes as one message at a time, and a DTMF between two runs is placed where it came.
+    pcm = bytes(range(256)) * 10
+    connected = json.dumps({"event": "websocket:connected", "content-type": "audio/l16;rate=16000", "uuid": "b"})
+    dtmf = json.dumps({"event": "websocket:dtmf", "digit": "5", "duration": 100})
+    messages: list[str | bytes] = [pcm[:641], pcm[641:1280], dtmf, pcm[1280:1281], pcm[1281:]]
+    results = []
+    for name, batches in (("joined", [messages]), ("alone", [[message] for message in messages])):
+        vonage = session(tmp_path / name, VonageAdapter(), "b")
+        vonage.receive([connected])
+        for batch in batches:
+            vonage.receive(batch)
+        location = vonage.finish("connection closed")
+        assert location is not None
+        metadata = json.loads(Path(location.removesuffix(".wav") + ".json").read_text())
+        results.append((stored_pcm(location), metadata["dtmf"]))
+        vonage.clean_up()
+    assert results[0] == results[1] == (pcm, [{"digit": "5", "at_ms": 40}])
+
+
 def test_a_stereo_message_longer_than_the_reorder_window_keeps_both_channels(tmp_path: Path) -> None:
     # jambonz (and AudioHook) send both channels of a moment in one message, of a size nobody documents. Placing
     # the left channel's 2 s first filled the right channel's place with silence (a second of its audio lost).

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ class CallSession:
             self._recording.keep_alive(now)
         placed: list[bytes] = []  # the batch's final frames, written in one go (one write per read, not per frame)
         try:
-            for message in messages:
+            for message in _binary_runs_joined(messages):
                 if self.ended_by_provider:
                     break
                 chunks: list[Audio] = []  # the message's audio, a chunk per track
@@ -244,6 +245,22 @@ class CallSession:
             "duplicates": stats.duplicates,
             "late_drops": stats.late,
         }
+
+
+def _binary_runs_joined(messages: list[str | bytes]) -> list[str | bytes]:
+    """Consecutive binary messages as one. Every provider that sends its audio in binary messages sends one byte
+    stream (`ByteClock` places it by the running byte count, and carries a partial sample over), so a run of them
+    means what their concatenation means: one adapter call, one placed chunk and one lag reading for a read's
+    worth of audio, not one each per 20 ms frame. Text messages stay apart: each may start or end the call."""
+    if len(messages) < 2:
+        return messages
+    joined: list[str | bytes] = []
+    for kind, run in groupby(messages, type):
+        if kind is bytes:
+            joined.append(b"".join(run))  # type: ignore[arg-type]
+        else:
+            joined.extend(run)
+    return joined
 
 
 def _iso(timestamp: float) -> str:

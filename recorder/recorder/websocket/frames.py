@@ -57,7 +57,7 @@ class Parser:
     def __init__(self, max_text: int, max_binary: int) -> None:
         self._limits = {TEXT: max_text, BINARY: max_binary}
         self._max_binary = max_binary
-        self._buffer = bytearray()
+        self._buffer: bytes | bytearray = b""
         self._offset = 0
         self._opcode = 0  # of the fragmented message in progress (section 5.4); 0: none
         self._parts: list[bytes] = []
@@ -65,10 +65,20 @@ class Parser:
         self._idle_frames = 0  # control frames and empty data frames since the last data message
 
     def feed(self, data: bytes) -> None:
-        if self._offset:
-            del self._buffer[: self._offset]
-            self._offset = 0
-        self._buffer += data
+        buffer = self._buffer
+        if self._offset == len(buffer):
+            # Everything before was taken, as it usually is: frames are parsed from `data` itself, and slicing
+            # bytes copies once where a bytearray's slice then bytes() copied twice.
+            self._buffer, self._offset = bytes(data), 0  # no copy of a bytes object
+            return
+        # A frame waits for the rest of its bytes: collect them in a bytearray, which appends in amortized
+        # constant time however small the pieces a (hostile) peer sends.
+        if isinstance(buffer, bytes):
+            buffer = bytearray(buffer[self._offset :])
+        else:
+            del buffer[: self._offset]
+        buffer += data
+        self._buffer, self._offset = buffer, 0
 
     @property
     def buffered(self) -> int:
@@ -113,8 +123,8 @@ class Parser:
         end = start + header + 4 + length
         if len(buffer) < end:
             return None
-        mask = bytes(buffer[start + header : start + header + 4])
-        payload = apply_mask(bytes(buffer[start + header + 4 : end]), mask) if length else b""
+        mask = buffer[start + header : start + header + 4]
+        payload = apply_mask(buffer[start + header + 4 : end], mask) if length else b""
         self._offset = end
         return opcode, bool(first & _FIN), payload
 
