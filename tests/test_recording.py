@@ -213,6 +213,22 @@ def test_a_directory_store_makes_the_directories_it_needs(tmp_path: Path) -> Non
     assert not (tmp_path / "new" / "store" / "2026/12/02/bare.json").exists()
 
 
+def test_a_directory_store_makes_every_file_at_the_calls_start(tmp_path: Path) -> None:
+    """Storing only fills in and moves files made when the call began (on ext4 a new inode is the costly step,
+    and calls hanging up together are stored one after another): the WAV and its JSON are the inodes that
+    prepare_audio made, and removing the parts leaves nothing beside them."""
+    store = LocalStore(str(tmp_path / "store"))
+    audio = store.prepare_audio("early")
+    assert audio is not None
+    made = {audio.stat().st_ino, (audio.parent / "metadata.json").stat().st_ino}
+    store.assemble("early", header(RATE, 1, 0), {}, "2026/12/01/early.wav", {"provider": "vonage"})
+    day = tmp_path / "store" / "2026/12/01"
+    assert {(day / "early.wav").stat().st_ino, (day / "early.json").stat().st_ino} == made
+    assert json.loads((day / "early.json").read_text()) == {"provider": "vonage"}
+    store.remove_parts("early", {})
+    assert not audio.parent.exists()
+
+
 def test_assembling_refuses_a_name_that_is_not_a_recordings(tmp_path: Path) -> None:
     store = LocalStore(str(tmp_path / "store"))
     with pytest.raises(ValueError, match="not a recording's name"):

@@ -73,7 +73,7 @@ def claim(store: Store, key: str, stream_id: str) -> None:
 
 class Recording:
     """The live side: segment files in `spool_dir`, uploaded as they fill, assembled by `finish()`. A store on the
-    local file system takes the audio directly instead (`Store.audio_path`): one file, nothing to upload."""
+    local file system takes the audio directly instead (`Store.prepare_audio`): one file, nothing to upload."""
 
     def __init__(
         self,
@@ -91,7 +91,7 @@ class Recording:
         self.manifest = {**manifest, "segment_bytes": self._segment_bytes}
         self.key: str = manifest["key"]
         # Written once, where it stays: a spool file beside a local store's file would only be copied into it.
-        self._direct = store.audio_path(self.key)
+        self._direct = store.prepare_audio(self.key)
         if self._direct is not None:
             self._segment_bytes = MAX_DATA_BYTES + 1  # one "segment", never full: it is the store's file
         self._renew_every_s = segment_s
@@ -217,8 +217,7 @@ class Recording:
         if self._direct is None:
             path = self._segment_path(self._segment_index)
             return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")  # noqa: SIM115
-        self._direct.parent.mkdir(parents=True, exist_ok=True)
-        audio = open(os.open(self._direct, os.O_WRONLY | os.O_CREAT, 0o600), "wb")  # noqa: SIM115
+        audio = open(os.open(self._direct, os.O_WRONLY), "wb")  # noqa: SIM115 - made by prepare_audio
         audio.seek(HEADER_SIZE)  # the header's room: assembling writes it there
         return audio
 
