@@ -229,6 +229,22 @@ def test_a_directory_store_makes_every_file_at_the_calls_start(tmp_path: Path) -
     assert not audio.parent.exists()
 
 
+def test_a_directory_store_replaces_what_an_earlier_attempt_left(tmp_path: Path) -> None:
+    """The metadata's file is filled in, not truncated on opening (ext4 writes out a file truncated to nothing
+    when it is closed): a longer content left in it, and a JSON already in place from an attempt that stopped
+    before the WAV, both give way to this attempt's metadata, whole."""
+    store = LocalStore(str(tmp_path / "store"))
+    audio = store.prepare_audio("retried")
+    assert audio is not None
+    (audio.parent / "metadata.json").write_text(json.dumps({"provider": "vonage", "note": "x" * 500}))
+    day = tmp_path / "store" / "2026/12/01"
+    day.mkdir(parents=True)
+    (day / "retried.json").write_text("{}")
+    store.assemble("retried", header(RATE, 1, 0), {}, "2026/12/01/retried.wav", {"provider": "twilio"})
+    assert json.loads((day / "retried.json").read_text()) == {"provider": "twilio"}
+    assert wav_of(day / "retried.wav") == (b"", 1, RATE)
+
+
 def test_assembling_refuses_a_name_that_is_not_a_recordings(tmp_path: Path) -> None:
     store = LocalStore(str(tmp_path / "store"))
     with pytest.raises(ValueError, match="not a recording's name"):
