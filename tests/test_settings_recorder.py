@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import runpy
 import subprocess
 from pathlib import Path
 from urllib.request import urlopen
@@ -57,3 +59,15 @@ def test_an_empty_grace_period_means_the_default_in_gunicorns_config_too(tmp_pat
     with running_stack(tmp_path, None, GRACE_PERIOD_S="") as stack:
         with urlopen(f"http://127.0.0.1:{stack.recorder_port}/healthz", timeout=5) as response:
             assert response.read() == b"ok"
+
+
+def test_the_worker_freezes_what_it_made_while_booting() -> None:
+    """gunicorn.conf.py's post_worker_init: the boot's objects are out of the garbage collector's full
+    collections, which otherwise walked them all while every call waited (README: Performance)."""
+    config = runpy.run_path(str(devstack.ROOT / "recorder" / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
