@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -14,11 +17,11 @@ import gevent
 import pytest
 from support.stack import BUCKET
 
-from devstack import GcsEmulator
+from devstack import ROOT, GcsEmulator
 from recorder.closing import Refused
 from recorder.metadata import DTMF_BUDGET, GCS_METADATA_BUDGET, for_gcs
 from recorder.recording import LEASES, Recording, assemble, claim, remove_parts
-from recorder.spool import CallDirectory, prepare, sweep
+from recorder.spool import prepare, sweep
 from recorder.store import CALLS, GcsStore, LocalStore
 from recorder.wav import HEADER_SIZE, header
 
@@ -37,9 +40,8 @@ def manifest(key: str = "call-1", channels: int = 1) -> dict[str, Any]:
 
 
 def recording(tmp_path: Path, key: str = "call-1", channels: int = 1, segment_s: int = 2) -> Recording:
-    spool = tmp_path / "spool" / key
-    spool.mkdir(parents=True)
-    return Recording(LocalStore(str(tmp_path / "store")), spool, manifest(key, channels), segment_s, deadline_s=5)
+    store = LocalStore(str(tmp_path / "store"))
+    return Recording(store, prepare(str(tmp_path / "spool")), key, manifest(key, channels), segment_s, deadline_s=5)
 
 
 def wav_of(path: Path) -> tuple[bytes, int, int]:
@@ -58,11 +60,12 @@ def test_segments_reach_the_store_while_the_call_is_live_and_the_spool_stays_sma
     spool = tmp_path / "spool"
     spool.mkdir()
     store = GcsStore(BUCKET, client=gcs.client())
-    live = Recording(store, spool, manifest("live-gcs"), 2, deadline_s=5)
+    live = Recording(store, spool, "live-gcs.stream", manifest("live-gcs"), 2, deadline_s=5)
     audio = pcm(9)  # four whole 2 s segments and a part
     for offset in range(0, len(audio), 320):
         live.write(audio[offset : offset + 320])
         gevent.sleep(0)  # the socket loop yields on every read; uploads run then
+        assert live.spool_dir is not None
         spooled = sum(p.stat().st_size for p in live.spool_dir.glob("seg-*"))
         assert spooled <= 2 * 2 * RATE * 2  # at most about two segments, whatever the call's length
     gevent.sleep(0.5)  # let the last uploads run
@@ -73,6 +76,7 @@ def test_segments_reach_the_store_while_the_call_is_live_and_the_spool_stays_sma
     lease = json.loads(bucket.blob(f"{LEASES}live-gcs").download_as_bytes())
     assert lease["stream_id"] == "stream-live-gcs" and lease["renewed_at"] > 0
     live.abandon()
+    live.release()
     # The emulator's bucket is the session's: leave nothing under .parts/ (test_durability checks it is empty).
     remove_parts(store, "live-gcs", {index: 2 * RATE * 2 for index in range(1, 5)})
     assert not store.sizes(f"{CALLS}live-gcs/") and not store.sizes(f"{LEASES}live-gcs")
@@ -80,16 +84,18 @@ def test_segments_reach_the_store_while_the_call_is_live_and_the_spool_stays_sma
 
 def test_on_a_directory_the_audio_goes_straight_into_the_store(tmp_path: Path) -> None:
     """A local store's file is as durable as a spool file would be: the audio is written there once, at its
-    place after room for the header, and the spool holds none of it."""
+    place after room for the header, and the call has no spool directory at all."""
     live = recording(tmp_path)
     audio = pcm(9)
     for offset in range(0, len(audio), 320):
         live.write(audio[offset : offset + 320])
-    assert not list(live.spool_dir.glob("seg-*"))
+    assert live.spool_dir is None and not list((tmp_path / "spool").iterdir())
     stored = (tmp_path / "store" / CALLS / "call-1" / "audio").read_bytes()[HEADER_SIZE:]
     assert len(audio) - len(stored) <= 8192  # what the file object buffers
     assert stored == audio[: len(stored)]
     live.abandon()
+    assert (tmp_path / "store" / CALLS / "call-1" / "audio").read_bytes()[HEADER_SIZE:] == audio  # flushed
+    live.release()
 
 
 def test_the_final_wav_is_bit_exact_and_no_part_is_left(tmp_path: Path) -> None:
@@ -107,7 +113,8 @@ def test_the_final_wav_is_bit_exact_and_no_part_is_left(tmp_path: Path) -> None:
         (tmp_path / "store" / ".parts" / "calls" / "call-1").iterdir()
     )
     assert not (tmp_path / "store" / LEASES / "call-1").exists()
-    assert not live.spool_dir.exists()
+    assert not list((tmp_path / "spool").iterdir())
+    live.release()
 
 
 def test_the_parts_stay_until_clean_up(tmp_path: Path) -> None:
@@ -119,11 +126,12 @@ def test_the_parts_stay_until_clean_up(tmp_path: Path) -> None:
 
     parts = tmp_path / "store" / CALLS / "call-1"
     assert wav_of(Path(location))[0] == pcm(5)
-    assert sorted(p.name for p in parts.iterdir()) == ["audio"]
-    assert (tmp_path / "store" / LEASES / "call-1").exists() and live.spool_dir.exists()
+    assert sorted(p.name for p in parts.iterdir()) == ["audio", "metadata.json"]  # both linked into place
+    assert (tmp_path / "store" / LEASES / "call-1").exists()
+    assert LocalStore(str(tmp_path / "store")).in_use("call-1")  # still held: no sweep takes it meanwhile
     live.clean_up()
+    live.release()
     assert not parts.exists() and not (tmp_path / "store" / LEASES / "call-1").exists()
-    assert not live.spool_dir.exists()
     assert wav_of(Path(location))[0] == pcm(5)  # the recording is its own file, whatever went with the parts
     # The first lease, and nothing else: the audio went straight into the store's file, assembling a directory
     # makes no request, and deletes are not counted (free in Cloud Storage).
@@ -178,6 +186,7 @@ def test_a_call_longer_than_a_wav_can_hold_is_ended(tmp_path: Path) -> None:
         live.write(b"\x01\x00" * 100)  # one read's frames: what fits is kept
     assert live.data_bytes == 2**32 - 44 - 2  # the most whole samples a RIFF size can count
     live.abandon()
+    live.release()
 
 
 def test_a_claim_is_taken_once_and_a_lost_response_is_still_ours(tmp_path: Path) -> None:
@@ -218,8 +227,9 @@ def test_a_directory_store_makes_every_file_at_the_calls_start(tmp_path: Path) -
     and calls hanging up together are stored one after another): the WAV and its JSON are the inodes that
     prepare_audio made, and removing the parts leaves nothing beside them."""
     store = LocalStore(str(tmp_path / "store"))
-    audio = store.prepare_audio("early")
-    assert audio is not None
+    held = store.prepare_audio("early")
+    assert held is not None
+    audio = tmp_path / "store" / CALLS / "early" / "audio"
     made = {audio.stat().st_ino, (audio.parent / "metadata.json").stat().st_ino}
     store.assemble("early", header(RATE, 1, 0), {}, "2026/12/01/early.wav", {"provider": "vonage"})
     day = tmp_path / "store" / "2026/12/01"
@@ -227,6 +237,7 @@ def test_a_directory_store_makes_every_file_at_the_calls_start(tmp_path: Path) -
     assert json.loads((day / "early.json").read_text()) == {"provider": "vonage"}
     store.remove_parts("early", {})
     assert not audio.parent.exists()
+    held.close()
 
 
 def test_a_directory_store_replaces_what_an_earlier_attempt_left(tmp_path: Path) -> None:
@@ -234,9 +245,10 @@ def test_a_directory_store_replaces_what_an_earlier_attempt_left(tmp_path: Path)
     when it is closed): a longer content left in it, and a JSON already in place from an attempt that stopped
     before the WAV, both give way to this attempt's metadata, whole."""
     store = LocalStore(str(tmp_path / "store"))
-    audio = store.prepare_audio("retried")
-    assert audio is not None
-    (audio.parent / "metadata.json").write_text(json.dumps({"provider": "vonage", "note": "x" * 500}))
+    held = store.prepare_audio("retried")
+    assert held is not None
+    held.close()
+    (tmp_path / "store" / CALLS / "retried" / "metadata.json").write_text(json.dumps({"note": "x" * 500}))
     day = tmp_path / "store" / "2026/12/01"
     day.mkdir(parents=True)
     (day / "retried.json").write_text("{}")
@@ -269,11 +281,11 @@ def test_gcs_metadata_stays_within_its_budget_whatever_the_call(tmp_path: Path) 
 def test_a_failed_local_store_leaves_the_call_to_the_sweeper_as_it_ended(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Nothing waits on a local store, so the final manifest is written only should storing fail: then the
-    sweeper stores the call with the metadata it ended with, not as a recovered one."""
+    """Nothing waits on a local store, so the final manifest is written (into the lease) only should storing
+    fail: then the sweeper stores the call with the metadata it ended with, not as a recovered one, and at once
+    (nobody holds its file), not a lease's age later."""
     store = LocalStore(str(tmp_path / "store"))
-    directory = CallDirectory(prepare(str(tmp_path / "spool")), "call-1.stream")
-    live = Recording(store, directory.path, manifest(), 2, deadline_s=5)
+    live = Recording(store, prepare(str(tmp_path / "spool")), "call-1.stream", manifest(), 2, deadline_s=5)
     live.write(pcm(3))
 
     def full_disk(*args: Any) -> int:
@@ -283,15 +295,47 @@ def test_a_failed_local_store_leaves_the_call_to_the_sweeper_as_it_ended(
     with pytest.raises(OSError, match="No space"):
         live.finish({"provider": "vonage", "end_reason": "connection closed", "duration_s": 3.0})
     live.abandon()  # what the session does then
-    directory.release()
+    live.release()
     monkeypatch.undo()
 
-    assert sweep(tmp_path / "spool", store, lease_s=60) == 1
+    assert sweep(tmp_path / "spool", store, lease_s=3600) == 1
     [location] = (tmp_path / "store").rglob("*.wav")
     assert wav_of(location)[0] == pcm(3)
     sidecar = json.loads(location.with_suffix(".json").read_text())
     assert sidecar["end_reason"] == "connection closed" and "recovered" not in sidecar
-    assert not (tmp_path / "spool" / "call-1.stream").exists()
+    assert not (tmp_path / "store" / LEASES / "call-1").exists() and not list((tmp_path / "spool").iterdir())
+
+
+def test_a_live_local_call_is_never_swept_and_a_dead_workers_is_at_once(tmp_path: Path) -> None:
+    """A local store's call holds its file locked instead of a spool directory: a sweep leaves it alone however
+    old its lease (here: any lease counts as old), and once its worker is killed (the kernel lets go of the
+    lock) the next sweep stores what reached the file, without waiting for the lease to age."""
+    store = LocalStore(str(tmp_path / "store"))
+    live = recording(tmp_path)
+    live.write(pcm(1))
+    assert sweep(tmp_path / "spool", store, lease_s=0) == 0
+    live.finish({"provider": "vonage"})
+    live.clean_up()
+    live.release()
+
+    killed = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT / "recorder")!r})
+from recorder.recording import Recording
+from recorder.store import LocalStore
+manifest = {json.dumps(manifest("killed"))}
+live = Recording(LocalStore({str(tmp_path / "store")!r}), None, "killed", manifest, 2, deadline_s=5)
+live.write(bytes({len(pcm(2))}))
+live._audio.flush()  # what the file object buffered reaches the file; the rest dies with the process
+print("recording", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    worker = subprocess.run([sys.executable, "-c", killed], capture_output=True, text=True, timeout=60)
+    assert worker.stdout == "recording\n" and worker.returncode == -signal.SIGKILL, worker.stderr
+    assert sweep(tmp_path / "spool", store, lease_s=3600) == 1
+    [location] = (tmp_path / "store").rglob("killed.wav")
+    assert wav_of(location)[0] == bytes(len(pcm(2)))
+    assert json.loads(location.with_suffix(".json").read_text())["recovered"] is True
 
 
 def test_a_long_call_keeps_no_finished_renewal(tmp_path: Path) -> None:
@@ -303,3 +347,4 @@ def test_a_long_call_keeps_no_finished_renewal(tmp_path: Path) -> None:
         gevent.sleep(0)  # the renewal runs
     assert len(live._uploads) <= 1
     live.abandon()
+    live.release()

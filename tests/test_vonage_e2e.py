@@ -146,8 +146,8 @@ def test_local_directory_sink_gives_the_same_result(local_stack: Stack) -> None:
     assert recording.metadata["sample_rate"] == 16000 and recording.metadata["channels"] == 1
     assert recording.metadata["duration_s"] == pytest.approx(audio.duration_s, abs=0.001)
     # Segments, header, lease and spool removed about a second after the WAV exists (app.py).
-    wait_for(lambda: local_stack.spooled() == [], 10, "the spool to be removed")  # after the parts
-    assert local_stack.parts() == []
+    wait_for(lambda: local_stack.parts() == [], 10, "the parts to be removed")
+    assert local_stack.spooled() == []  # a directory store's call has no spool directory at all
     assert local_stack.recordings_dir is not None
     assert not list(local_stack.recordings_dir.rglob("*.staged-*"))  # no staging file left behind
 

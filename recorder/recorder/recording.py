@@ -18,6 +18,7 @@ Everything but the claim is removed once the final object exists; claims expire 
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import logging
@@ -27,7 +28,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import gevent
 from gevent.lock import BoundedSemaphore
@@ -71,34 +72,58 @@ def claim(store: Store, key: str, stream_id: str) -> None:
     raise Refused(CloseCode.POLICY_VIOLATION, "this call is already being recorded, or was, on another stream")
 
 
+class CallDirectory:
+    """A live call's claim on its spool directory."""
+
+    def __init__(self, spool_dir: Path, name: str) -> None:
+        self.path = spool_dir / name
+        self.path.mkdir(mode=0o700)
+        self._lock: IO[bytes] | None = open(  # noqa: SIM115 - held until release()
+            os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "rb"
+        )
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        """Leave what is left for the sweeper (or nothing, if the recording removed the directory)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
 class Recording:
-    """The live side: segment files in `spool_dir`, uploaded as they fill, assembled by `finish()`. A store on the
-    local file system takes the audio directly instead (`Store.prepare_audio`): one file, nothing to upload."""
+    """The live side: segment files in a spool directory of the call's own (`name`, under `spool`), uploaded as
+    they fill, assembled by `finish()`. A store on the local file system takes the audio directly instead
+    (`Store.prepare_audio`): one file, nothing to upload, and no spool directory, since that file is as durable
+    and its lock tells the sweeper whether the call is live (the lease holds its manifest). `release()` lets go
+    of either."""
 
     def __init__(
         self,
         store: Store,
-        spool_dir: Path,
+        spool: Path,
+        name: str,
         manifest: dict[str, Any],
         segment_s: int,
         deadline_s: float,
     ) -> None:
         self._store = store
-        self.spool_dir = spool_dir
         self._block_align: int = 2 * manifest["channels"]
         self._segment_bytes = segment_s * manifest["sample_rate"] * self._block_align
-        # key, stream_id, object_name, sample_rate, channels, metadata; segment_bytes places a spooled segment
-        self.manifest = {**manifest, "segment_bytes": self._segment_bytes}
         self.key: str = manifest["key"]
         # Written once, where it stays: a spool file beside a local store's file would only be copied into it.
-        self._direct = store.prepare_audio(self.key)
-        if self._direct is not None:
+        self._audio = store.prepare_audio(self.key)
+        self._directory = None if self._audio is not None else CallDirectory(spool, name)
+        self.spool_dir = self._directory.path if self._directory is not None else None
+        # key, stream_id, object_name, sample_rate, channels, metadata; segment_bytes places a spooled segment;
+        # locked: the sweeper may take the call as soon as nobody holds its audio (Store.in_use)
+        self.manifest = {**manifest, "segment_bytes": self._segment_bytes, "locked": self._audio is not None}
+        if self._audio is not None:
             self._segment_bytes = MAX_DATA_BYTES + 1  # one "segment", never full: it is the store's file
         self._renew_every_s = segment_s
         self._deadline_s = deadline_s
         self.data_bytes = 0
-        self._segment_index = 0
-        self._segment: Any = None  # the open segment file
+        self._segment_index = 1 if self._audio is not None else 0
+        self._segment: Any = self._audio  # the open segment file
         self._segment_filled = 0
         self._carry = b""  # a partial frame waiting for the rest of its bytes
         self._uploads: list[gevent.Greenlet] = []
@@ -106,7 +131,8 @@ class Recording:
         self._finishing = False
         self._renewed_at = 0.0
         self.requests = 0  # store requests made for this call, for the benchmark's requests per call-hour
-        write_new(self.spool_dir / STARTED, json.dumps(self.manifest).encode())
+        if self.spool_dir is not None:
+            write_new(self.spool_dir / STARTED, json.dumps(self.manifest).encode())
         self._renew()
 
     @property
@@ -163,13 +189,15 @@ class Recording:
         self._finishing = True  # the tail's upload renews no lease: the lease goes once the call is stored
         self.manifest = {**self.manifest, "metadata": dict(final_metadata), "finished": True}
         tail, self._segment = self._segment, None
-        if tail is not None:
-            tail.close()
-        if self._direct is not None:
+        if self._audio is not None:
             # The audio is in the store's own file already: nothing to upload, nothing to wait for (should storing
-            # fail, abandon() leaves the final manifest for the sweeper).
+            # fail, abandon() leaves the final manifest for the sweeper). The file stays open, and locked, until
+            # release(): until the call's parts and lease are gone, the sweeper must not take it for abandoned.
+            self._audio.flush()
             self._parts = {1: self.data_bytes} if self.data_bytes else {}
         else:
+            if tail is not None:
+                tail.close()
             self._write_finished()  # uploads may wait on the network: the sweeper must know how the call ended
             self._finish_uploads(tail is not None)
         parts = dict(sorted(self._parts.items()))
@@ -196,30 +224,44 @@ class Recording:
         """Once stored: delete the parts the final WAV was made of, the lease, and the spool directory. Until then
         a worker that stops leaves them to the sweeper, which finds the recording stored already."""
         remove_parts(self._store, self.key, self._parts)
-        remove_spool(self.spool_dir)
+        if self.spool_dir is not None:
+            remove_spool(self.spool_dir)
 
     def abandon(self) -> None:
-        """Stop uploading (the worker is going down without storing): what is in the spool stays there."""
-        if self._segment is not None:
+        """Stop uploading (the worker is going down without storing): what is in the spool stays there, and what
+        the local store's file buffers goes into it."""
+        if self._audio is not None:
+            self._audio.flush()
+        elif self._segment is not None:
             self._segment.close()
-            self._segment = None
+        self._segment = None
         gevent.killall(self._uploads, block=False)
-        if self._finishing and not (self.spool_dir / FINISHED).exists():
+        if self._finishing and (self.spool_dir is None or not (self.spool_dir / FINISHED).exists()):
             self._write_finished()
 
+    def release(self) -> None:
+        """Let go of the call (the session does, once it is stored or left to the sweeper): from here a sweep
+        may take whatever is left of it."""
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+        if self._directory is not None:
+            self._directory.release()
+
     def _write_finished(self) -> None:
-        write_new(self.spool_dir / FINISHED, json.dumps(self.manifest).encode())
+        """How the call ended, for the sweeper: in its spool directory, or for a local store in its lease."""
+        if self.spool_dir is None:
+            self._renew()
+        else:
+            write_new(self.spool_dir / FINISHED, json.dumps(self.manifest).encode())
 
     def _segment_path(self, index: int) -> Path:
+        assert self.spool_dir is not None  # a local store's call has no segments
         return self.spool_dir / f"seg-{index:06d}"
 
     def _open_segment(self) -> Any:
-        if self._direct is None:
-            path = self._segment_path(self._segment_index)
-            return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")  # noqa: SIM115
-        audio = open(os.open(self._direct, os.O_WRONLY), "wb")  # noqa: SIM115 - made by prepare_audio
-        audio.seek(HEADER_SIZE)  # the header's room: assembling writes it there
-        return audio
+        path = self._segment_path(self._segment_index)
+        return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")  # noqa: SIM115
 
     def _close_segment(self) -> None:
         self._segment.close()

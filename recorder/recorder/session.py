@@ -20,7 +20,6 @@ from .events import Audio, CallEnded, CallStarted, Dtmf, Event, Ignored, Reply
 from .protocols import Adapter
 from .recording import Recording, claim, object_name, safe_name
 from .settings import Settings
-from .spool import CallDirectory
 from .store import Store
 from .timeline import Timeline
 from .tokens import token_problem
@@ -51,7 +50,6 @@ class CallSession:
         self._provider_end_reason = ""
         self._timeline: Timeline | None = None
         self._recording: Recording | None = None
-        self._directory: CallDirectory | None = None
         self._stream_id = uuid.uuid4().hex
         self._started_at = 0.0
         self._started_mono = 0.0
@@ -149,7 +147,6 @@ class CallSession:
         self._started_at = time.time()
         self._started_mono = self.last_message_at
         self._timeline = Timeline(call.tracks, call.sample_rate, self._settings.reorder_window_ms)
-        self._directory = CallDirectory(self._spool_dir, f"{key}.{self._stream_id[:8]}")
         manifest = {
             "key": key,
             "stream_id": self._stream_id,
@@ -159,7 +156,12 @@ class CallSession:
             "metadata": self._metadata(),
         }
         self._recording = Recording(
-            self._store, self._directory.path, manifest, self._settings.segment_s, self._settings.upload_deadline_s
+            self._store,
+            self._spool_dir,
+            f"{key}.{self._stream_id[:8]}",
+            manifest,
+            self._settings.segment_s,
+            self._settings.upload_deadline_s,
         )
         log.info(
             "call started",
@@ -168,11 +170,11 @@ class CallSession:
 
     def finish(self, reason: str) -> str | None:
         """Store the recording; return where it went (None if the call never started, or storing must wait)."""
-        if self._recording is None or self._timeline is None or self._directory is None:
+        if self._recording is None or self._timeline is None:
             return None
         if self.ended_by_provider and self._provider_end_reason:
             reason = f"{reason}: {self._provider_end_reason}"
-        recording, directory = self._recording, self._directory
+        recording = self._recording
         try:
             for piece in self._timeline.flush():  # bounded pieces, never one block of silence
                 recording.write(piece)
@@ -183,7 +185,7 @@ class CallSession:
             location = recording.finish(metadata)
         except Exception as error:
             recording.abandon()
-            directory.release()
+            recording.release()
             log.error("storing failed; kept in the spool for retry", extra={**self.log_fields, "error": str(error)})
             return None
         self._stored = True
@@ -201,9 +203,9 @@ class CallSession:
         return location
 
     def clean_up(self) -> None:
-        """After `finish()` stored the call: remove its parts and spool directory (kept locked until then, so
-        that the sweeper leaves them alone). A failure costs nothing stored: the sweeper retries."""
-        if self._directory is None or self._recording is None:
+        """After `finish()` stored the call: remove its parts and spool directory (held until then, so that the
+        sweeper leaves them alone). A failure costs nothing stored: the sweeper retries."""
+        if self._recording is None:
             return
         try:
             if self._stored:
@@ -211,7 +213,7 @@ class CallSession:
         except Exception as error:
             log.warning("removing the stored call's parts failed", extra={**self.log_fields, "error": str(error)})
         finally:
-            self._directory.release()
+            self._recording.release()
 
     def _metadata(self, reason: str | None = None) -> dict[str, Any]:
         """The call's facts (`metadata.py` is the schema); with `reason`, also how it ended."""

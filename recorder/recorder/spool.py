@@ -5,6 +5,9 @@ what a dead worker or a lost instance left behind.
   unlocked directory is abandoned for certain: the sweeper uploads its segments and assembles the call at once.
 - A call whose instance vanished with its spool (Cloud Run: /tmp is memory) is known only to the store, by its
   lease. A lease not renewed for `lease_s` means no owner: any instance assembles what reached the store.
+- A local store's call has no spool directory: its audio goes straight into the store's file, which the live
+  call holds locked in the same way (`Store.in_use`). Its lease says so (`locked`), and once nobody holds the
+  file the sweeper assembles the call at once, as it would an unlocked spool directory.
 - The spool is private (README: Security): the directory is 0700 and must belong to this user; files are 0600.
 """
 
@@ -15,11 +18,10 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import IO
 
 import gevent
 
-from .recording import FINISHED, LEASES, STARTED, assemble, read_manifest, remove_spool
+from .recording import FINISHED, LEASES, STARTED, assemble, read_manifest, remove_spool, safe_name
 from .store import Store
 
 log = logging.getLogger("recorder.spool")
@@ -39,24 +41,6 @@ def prepare(spool_dir: str) -> Path:
     if status.st_mode & 0o077:
         path.chmod(0o700)
     return path
-
-
-class CallDirectory:
-    """A live call's claim on its spool directory."""
-
-    def __init__(self, spool_dir: Path, name: str) -> None:
-        self.path = spool_dir / name
-        self.path.mkdir(mode=0o700)
-        self._lock: IO[bytes] | None = open(  # noqa: SIM115 - held until release()
-            os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "rb"
-        )
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def release(self) -> None:
-        """Leave what is left for the sweeper (or nothing, if the recording removed the directory)."""
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
 
 
 def sweep(spool_dir: Path, store: Store, lease_s: float) -> int:
@@ -107,7 +91,11 @@ def _recover_from_store(lease: str, store: Store, lease_s: float) -> bool:
     manifest = read_manifest(store.read(lease))
     if manifest is None:
         return False  # removed since the listing
-    if time.time() - float(manifest.get("renewed_at", 0)) < lease_s:
+    # A local store's call is live while its audio is held (the kernel lets go of a dead worker's lock at once);
+    # elsewhere, or once its file is gone with the stored call's parts, while its lease is renewed.
+    key = str(manifest.get("key", ""))
+    live = store.in_use(key) if manifest.get("locked") and safe_name(key) == key else None
+    if live or (live is None and time.time() - float(manifest.get("renewed_at", 0)) < lease_s):
         return False  # its owner is alive
     location, _ = assemble(store, manifest, recovered=not manifest.get("finished"))
     log.warning("recovered a call from the store at %s", location, extra={"call_id": manifest["key"]})

@@ -16,12 +16,13 @@ Each keeps a call's parts the way that is cheap for it, so that assembling never
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
 from google.auth.exceptions import DefaultCredentialsError
@@ -58,10 +59,16 @@ class Store(Protocol):
         """Remove `name`; nothing if it is gone already."""
         ...
 
-    def prepare_audio(self, key: str) -> Path | None:
+    def prepare_audio(self, key: str) -> BinaryIO | None:
         """If this store is a local directory: make the file call `key`'s audio is written to directly, from byte
-        HEADER_SIZE on (written there, it is stored, and there is no part to add), and return its path. None for
-        Cloud Storage."""
+        HEADER_SIZE on (written there, it is stored, and there is no part to add), and return it open there and
+        locked: the lock, which the kernel lets go of if the worker dies, is what `in_use` sees. None for Cloud
+        Storage."""
+        ...
+
+    def in_use(self, key: str) -> bool | None:
+        """Whether a live recording holds call `key`'s audio (`prepare_audio`'s lock); None if this store cannot
+        tell (Cloud Storage, or no such file), and then only the age of the call's lease can."""
         ...
 
     def add_part(self, key: str, index: int, offset: int, path: Path) -> None:
@@ -139,7 +146,10 @@ class GcsStore:
         except NotFound:
             pass
 
-    def prepare_audio(self, key: str) -> Path | None:
+    def prepare_audio(self, key: str) -> BinaryIO | None:
+        return None
+
+    def in_use(self, key: str) -> bool | None:
         return None
 
     def add_part(self, key: str, index: int, offset: int, path: Path) -> None:
@@ -236,9 +246,7 @@ class LocalStore:
         # In place, not a staged file renamed over it: put rewrites a lease every SEGMENT_S, and on ext4 a rename
         # over a file allocates and flushes the new one's blocks (7 % of the worker's time at 500 calls). A reader
         # meeting a half-written lease sees JSON that does not parse, and leaves it for the next sweep.
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        fd = _open(os.path.join(self.location, name), os.O_WRONLY | os.O_CREAT)  # a mkdir only the first time
         try:
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
@@ -266,15 +274,34 @@ class LocalStore:
     def delete(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
 
-    def prepare_audio(self, key: str) -> Path | None:
+    def prepare_audio(self, key: str) -> BinaryIO | None:
         # Every file the call needs is made now, at its start, and only filled in at hang-up: on ext4 making an
         # inode is the costly step of storing (0.15-0.35 ms of CPU once many files were deleted lately, against
         # 0.02 to open one that exists), and 500 calls hanging up at once are stored one after another. The
-        # metadata's file waits beside the audio until assembling moves it into place.
-        audio = self._audio(key)
-        os.close(_open(audio, os.O_WRONLY | os.O_CREAT))
-        os.close(_open(self._staged_metadata(key), os.O_WRONLY | os.O_CREAT))
-        return Path(audio)
+        # metadata's file waits beside the audio until assembling links it into place.
+        audio = open(_open(self._audio(key), os.O_WRONLY | os.O_CREAT), "wb")  # noqa: SIM115 - the caller's now
+        try:
+            # The claim lets one stream record a call: held already, this file is another stream's.
+            fcntl.flock(audio, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            audio.seek(HEADER_SIZE)  # the header's room: assembling writes it there
+            os.close(_open(self._staged_metadata(key), os.O_WRONLY | os.O_CREAT))
+        except BaseException:
+            audio.close()
+            raise
+        return audio
+
+    def in_use(self, key: str) -> bool | None:
+        try:
+            fd = os.open(self._audio(key), os.O_RDONLY)
+        except FileNotFoundError:
+            return None  # never made, or removed with the stored call's parts
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # and with it the lock just taken
+        return False
 
     def add_part(self, key: str, index: int, offset: int, path: Path) -> None:
         # The recorder writes to `prepare_audio`'s file and adds no part here; the sweeper adds whatever segments
