@@ -49,3 +49,11 @@ def post_worker_init(worker):
 
     gc.collect()  # the boot's garbage, before it would be frozen for good
     gc.freeze()
+
+
+def worker_exit(server, worker):
+    """Back in the collector's sight before the interpreter shuts down: left frozen, what the boot made is torn
+    down with the modules, after gevent's (a logging handler's weakref callback then fails, on stderr)."""
+    import gc
+
+    gc.unfreeze()
