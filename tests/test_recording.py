@@ -306,6 +306,24 @@ def test_a_failed_local_store_leaves_the_call_to_the_sweeper_as_it_ended(
     assert not (tmp_path / "store" / LEASES / "call-1").exists() and not list((tmp_path / "spool").iterdir())
 
 
+def test_a_disk_full_at_hang_up_leaves_the_call_to_the_sweeper_without_raising_again(tmp_path: Path) -> None:
+    """The last buffered audio cannot be written (the call's file is /dev/full, which refuses every write with
+    ENOSPC): finish() raises, and then abandon() and release(), what the session does next, do not, and the
+    lease says how the call ended."""
+    store = LocalStore(str(tmp_path / "store"))
+    parts = tmp_path / "store" / CALLS / "full"
+    parts.mkdir(parents=True)
+    (parts / "audio").symlink_to("/dev/full")
+    live = Recording(store, prepare(str(tmp_path / "spool")), "full", manifest("full"), 2, deadline_s=5)
+    live.write(pcm(0.05))  # buffered: the write that fails is the flush at hang-up
+    with pytest.raises(OSError, match="No space"):
+        live.finish({"provider": "vonage", "end_reason": "connection closed"})
+    live.abandon()
+    live.release()
+    lease = json.loads((tmp_path / "store" / LEASES / "full").read_text())
+    assert lease["finished"] is True and lease["metadata"]["end_reason"] == "connection closed"
+
+
 def test_a_live_local_call_is_never_swept_and_a_dead_workers_is_at_once(tmp_path: Path) -> None:
     """A local store's call holds its file locked instead of a spool directory: a sweep leaves it alone however
     old its lease (here: any lease counts as old), and once its worker is killed (the kernel lets go of the

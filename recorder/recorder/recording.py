@@ -26,6 +26,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -231,7 +232,8 @@ class Recording:
         """Stop uploading (the worker is going down without storing): what is in the spool stays there, and what
         the local store's file buffers goes into it."""
         if self._audio is not None:
-            self._audio.flush()
+            with suppress(OSError):  # a full disk: what reached the file is what the sweeper will store
+                self._audio.flush()
         elif self._segment is not None:
             self._segment.close()
         self._segment = None
@@ -243,7 +245,8 @@ class Recording:
         """Let go of the call (the session does, once it is stored or left to the sweeper): from here a sweep
         may take whatever is left of it."""
         if self._audio is not None:
-            self._audio.close()
+            with suppress(OSError):  # closed whatever its last flush met (abandon() said what)
+                self._audio.close()
             self._audio = None
         if self._directory is not None:
             self._directory.release()
