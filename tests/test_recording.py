@@ -3,8 +3,10 @@ segments while live, one final WAV, nothing left behind."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -366,3 +368,21 @@ def test_a_long_call_keeps_no_finished_renewal(tmp_path: Path) -> None:
     assert len(live._uploads) <= 1
     live.abandon()
     live.release()
+
+
+def test_a_directory_store_probes_for_what_every_call_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call's file is locked while it is live and becomes the recording by a hard link: a directory whose file
+    system has neither (some network and FUSE mounts) is refused at start-up, by name, and the probe leaves
+    nothing behind. No such file system can be mounted here, so the kernel's refusal is stood in for."""
+    store = LocalStore(str(tmp_path / "store"))
+    assert store.probe() is None
+    assert not list((tmp_path / "store").iterdir())
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr("recorder.store.fcntl.flock", no_locks)
+    problem = store.probe()
+    assert problem is not None and problem.startswith(f"RECORDINGS_DIR={tmp_path / 'store'}: ")
+    assert "cannot lock a file or link it (No locks available)" in problem
+    assert not list((tmp_path / "store").iterdir())

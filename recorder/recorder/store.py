@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -380,6 +381,21 @@ class LocalStore:
             return f"RECORDINGS_DIR={self.root}: cannot create it ({error.strerror}): set it to a directory of yours"
         if not os.access(self.root, os.W_OK | os.X_OK):
             return f"RECORDINGS_DIR={self.root}: not writable by this user: set it to a directory of yours"
+        # What every call needs of its file system: a live call's file locked (flock), the recording a hard link.
+        # Some network and FUSE mounts have neither.
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.root)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.link(probe, probe + ".link")
+            os.unlink(probe + ".link")
+        except OSError as error:
+            return (
+                f"RECORDINGS_DIR={self.root}: its file system cannot lock a file or link it ({error.strerror}), "
+                "as every call's recording needs: set it to a directory on a local disk"
+            )
+        finally:
+            os.close(fd)
+            os.unlink(probe)
         return None
 
 
