@@ -186,7 +186,8 @@ class Recording:
 
     def finish(self, final_metadata: Mapping[str, Any]) -> str:
         """Upload the tail and assemble the final WAV; return where it is. Raises if the store is unreachable
-        for longer than the upload deadline: the spool directory then keeps the call for the sweeper."""
+        for longer than the upload deadline: the spool directory (a local store's call: its file and lease) then
+        keeps the call for the sweeper."""
         self._finishing = True  # the tail's upload renews no lease: the lease goes once the call is stored
         self.manifest = {**self.manifest, "metadata": dict(final_metadata), "finished": True}
         tail, self._segment = self._segment, None
