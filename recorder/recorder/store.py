@@ -344,13 +344,14 @@ class LocalStore:
             os.close(fd)
         if metadata:  # typed JSON beside the WAV, whole before the WAV appears
             staged = self._staged_metadata(key)  # prepare_audio's file; made now for a call the sweeper stores
+            sidecar = path.removesuffix(".wav") + ".json"
             _write(staged, json.dumps(metadata).encode() + b"\n", 0)
             # A link, as the WAV's: a rename took twice as long. One there already (an earlier attempt stopped
             # before the WAV) is replaced by this attempt's.
             try:
-                _into_place(os.link, staged, path.removesuffix(".wav") + ".json")
+                _into_place(os.link, staged, sidecar)
             except FileExistsError:
-                os.replace(staged, path.removesuffix(".wav") + ".json")
+                os.replace(staged, sidecar)
         try:
             _into_place(os.link, audio, path)  # complete when it appears, as a composed object is; create-only
         except FileExistsError:
