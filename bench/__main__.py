@@ -29,7 +29,7 @@ import tempfile
 import time
 import wave
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,7 @@ class System:
     recordings: Path | None  # a directory sink
     gcs: devstack.GcsEmulator | None = None
     spool: Path | None = None
+    helpers: tuple[psutil.Process, ...] = ()  # kept off the worker's core: they are not on a Cloud Run instance
 
 
 def stored_entries(log: Path) -> dict[str, dict[str, Any]]:
@@ -87,11 +88,18 @@ def main() -> int:
     parser.add_argument("--generators", type=int, default=1, help="load generator processes")
     parser.add_argument("--only", choices=("recorder", "yardstick"), help="run one system only, `--rounds` times")
     args = parser.parse_args()
+    print(f"files under {tempfile.gettempdir()}: {file_system(tempfile.gettempdir())} (TMPDIR chooses)")
     failed = 0
     for sink in ("gcs", "dir") if args.sink == "both" else (args.sink,):
         print(f"\n== the recorder storing to {'the Cloud Storage emulator' if sink == 'gcs' else 'a directory'}")
         failed += run_rounds(argparse.Namespace(**{**vars(args), "sink": sink}))
     return 1 if failed else 0
+
+
+def file_system(path: str) -> str:
+    """The type of the file system that holds `path`: every system's files, recordings and spool go there."""
+    mounts = [p for p in psutil.disk_partitions(all=True) if Path(path).resolve().is_relative_to(p.mountpoint)]
+    return max(mounts, key=lambda p: len(p.mountpoint)).fstype if mounts else "unknown"
 
 
 def run_rounds(args: argparse.Namespace) -> int:
@@ -152,11 +160,31 @@ def start(name: str, args: argparse.Namespace, tmp: Path) -> Iterator[System]:
                 [worker] = psutil.Process(processes[0].pid).children()
                 answer_url = f"http://127.0.0.1:{function_port}/vonage/answer"
                 sink = recordings if args.sink == "dir" else None
+                # The answer function (a Cloud Function in production), the emulator (Cloud Storage) and gunicorn's
+                # arbiter: none of them shares the worker's instance.
+                arbiter, function = (psutil.Process(p.pid) for p in processes)
+                helpers = [arbiter, function, *function.children(recursive=True)]
+                helpers += [psutil.Process(gcs.process.pid)] if gcs.process else []
                 yield System(
-                    name, worker, ["--answer-url", answer_url], log_path, sink, gcs if sink is None else None, spool
+                    name,
+                    worker,
+                    ["--answer-url", answer_url],
+                    log_path,
+                    sink,
+                    gcs if sink is None else None,
+                    spool,
+                    tuple(helpers),
                 )
             finally:
                 devstack.stop(processes)
+
+
+def pin_to(process: psutil.Process, cores: list[int]) -> None:
+    """Every thread of `process` on `cores`: an affinity set on a process id binds its main thread only, and the
+    threads it had started keep theirs."""
+    for thread in process.threads():
+        with suppress(ProcessLookupError):
+            os.sched_setaffinity(thread.id, cores)
 
 
 def spool_bytes(spool: Path | None) -> int:
@@ -188,12 +216,15 @@ def generators(args: argparse.Namespace, system: System) -> list[tuple[subproces
 
 def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     worker = system.worker
-    # The worker on core 0, the generators on the others (this machine has two): the generators do not steal
-    # the worker's time slices, so the lag measured is the recorder's, not the scheduler's.
+    # The worker on core 0; the generators, the answer function, the emulator and gunicorn's arbiter on the others
+    # (this machine has two): they do not steal the worker's time slices, so the lag measured is the recorder's,
+    # not the scheduler's.
     cores = sorted(os.sched_getaffinity(0))
     pin = len(cores) >= 2
     if pin:
-        worker.cpu_affinity(cores[:1])
+        pin_to(worker, cores[:1])
+        for helper in system.helpers:
+            pin_to(helper, cores[1:])
     time.sleep(1.0)
     baseline_rss = worker.memory_info().rss
     cpu_before = worker.cpu_times()
@@ -202,7 +233,7 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     loads = [load for load, _ in launched]
     if pin:
         for load in loads:
-            psutil.Process(load.pid).cpu_affinity(cores[1:])
+            pin_to(psutil.Process(load.pid), cores[1:])
     at_20s = started + args.ramp + min(20.0, args.seconds - 1)
     before_hang_up = started + args.ramp + args.seconds - 1
     rss_20s = rss_hang_up = 0

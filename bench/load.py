@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import struct
@@ -88,19 +89,30 @@ class Ticker:
             self.calls = live
 
 
-async def one_call(args: argparse.Namespace, ticker: Ticker, frames: list[bytes], index: int) -> dict[str, Any]:
+Target = tuple[str, dict[str, str], dict[str, str]]  # the stream's URI, its upgrade's headers, websocket:connected's
+
+
+def target(args: argparse.Namespace, call_id: str) -> Target:
+    """Where the call's stream goes: the NCCO's websocket endpoint (from the answer function), or the yardstick."""
+    if args.ws_url:
+        return args.ws_url, {}, {"uuid": call_id}
+    ncco = vonage.fetch_ncco(args.answer_url, call_id, "15550100001", "15550100002")
+    endpoint = vonage.websocket_endpoint(ncco)
+    auth = endpoint.get("authorization") or {}
+    headers = {"Authorization": auth["value"]} if auth.get("type") == "custom" else {}
+    return endpoint["uri"], headers, endpoint.get("headers", {})
+
+
+async def one_call(
+    args: argparse.Namespace, ticker: Ticker, frames: list[bytes], index: int, answered: Target | BaseException
+) -> dict[str, Any]:
     delay = index * args.ramp / args.total
     await asyncio.sleep(delay)
     call_id = f"bench-{index:04d}"
     try:
-        if args.ws_url:
-            uri, headers, extra = args.ws_url, {}, {"uuid": call_id}
-        else:
-            ncco = await asyncio.to_thread(vonage.fetch_ncco, args.answer_url, call_id, "15550100001", "15550100002")
-            endpoint = vonage.websocket_endpoint(ncco)
-            auth = endpoint.get("authorization") or {}
-            uri, extra = endpoint["uri"], endpoint.get("headers", {})
-            headers = {"Authorization": auth["value"]} if auth.get("type") == "custom" else {}
+        if isinstance(answered, BaseException):
+            raise answered
+        uri, headers, extra = answered
         connected = {"event": "websocket:connected", "content-type": f"audio/l16;rate={args.rate}", **extra}
         async with connect(uri, additional_headers=headers, max_size=None, compression=None) as ws:
             await ws.send(json.dumps(connected))
@@ -127,10 +139,21 @@ async def one_call(args: argparse.Namespace, ticker: Ticker, frames: list[bytes]
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     frames = masked_frames(call_audio(args.seconds + args.ramp, args.rate))
+    numbers = range(args.first, args.first + args.calls)
+    # Every answer webhook before the first call starts: in production the answer function runs elsewhere, and
+    # here its 1,000 answers (~1 ms of CPU each) during the ramp took time slices from this generator, or from
+    # the recorder. The tokens live five minutes, far longer than the fetches take.
+    answers = await asyncio.gather(
+        *(asyncio.to_thread(target, args, f"bench-{n:04d}") for n in numbers), return_exceptions=True
+    )
+    # No garbage collection while the calls run: this process lives one round, and a full collection over 1,000
+    # connections paused it 30 to 110 ms, a late tick for every call, measured as the recorder's lag.
+    gc.collect()
+    gc.disable()
     ticker = Ticker()
     ticking = asyncio.create_task(ticker.run())
     results = await asyncio.gather(
-        *(one_call(args, ticker, frames, n) for n in range(args.first, args.first + args.calls))
+        *(one_call(args, ticker, frames, n, a) for n, a in zip(numbers, answers, strict=True))
     )
     ticking.cancel()
     return list(results)
@@ -138,9 +161,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--answer-url")
-    target.add_argument("--ws-url")
+    destination = parser.add_mutually_exclusive_group(required=True)
+    destination.add_argument("--answer-url")
+    destination.add_argument("--ws-url")
     parser.add_argument("--calls", type=int, required=True, help="calls this process places")
     parser.add_argument("--first", type=int, default=0, help="the number of this process's first call")
     parser.add_argument("--total", type=int, required=True, help="calls in the whole load (spaces the ramp)")
