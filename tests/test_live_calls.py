@@ -86,3 +86,35 @@ def test_connections_without_a_token_never_take_a_calls_slot(tmp_path: Path, con
         second.get(timeout=5)
     gevent.killall(waiting)
     assert calls.upgrade_refusal() is None
+
+
+def test_a_call_is_refused_a_second_stream_only_while_its_first_receives(
+    tmp_path: Path, connection: Connection
+) -> None:
+    """The worker's own check; the store's claim refuses a second stream after the first ended (test_recording)."""
+    calls = live_calls(tmp_path)
+
+    def stream(then_storing: bool) -> None:
+        with calls.holding(connection, vouched=True):
+            calls.claim("c1")
+            gevent.sleep(0.05)
+            if then_storing:
+                calls.storing()
+                gevent.sleep(0.05)
+
+    def second_stream() -> str:
+        with calls.holding(connection, vouched=True):
+            try:
+                calls.claim("c1")
+            except Refused as refused:
+                return refused.reason
+            return "admitted"
+
+    for then_storing in (True, False):
+        first = gevent.spawn(stream, then_storing)
+        gevent.sleep(0.01)
+        assert second_stream() == "this call is already being recorded on another stream"
+        gevent.sleep(0.06)  # the first is storing now, or gone
+        assert second_stream() == "admitted"
+        first.get(timeout=5)
+    assert second_stream() == "admitted"

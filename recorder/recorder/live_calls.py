@@ -50,6 +50,7 @@ class LiveCalls:
         self.settings = settings
         self.draining = False
         self._receiving: dict[Greenlet, _Held] = {}
+        self._receiving_ids: set[str] = set()  # the call ids in `_receiving`: a claim checks for its own in O(1)
         self._held = 0  # receiving or storing
         self._unauthenticated = 0
         self._calls = 0  # authenticated, receiving or storing
@@ -71,7 +72,7 @@ class LiveCalls:
         try:
             yield
         finally:
-            self._receiving.pop(gevent.getcurrent(), None)
+            self._stop_receiving()
             self._held -= 1
             if held.call_id:
                 self._calls -= 1
@@ -81,7 +82,7 @@ class LiveCalls:
     def claim(self, call_id: str) -> None:
         """The current connection has authenticated as `call_id`: admit it as a call, or refuse it."""
         held = self._receiving[gevent.getcurrent()]
-        if any(other.call_id == call_id for other in self._receiving.values()):
+        if call_id in self._receiving_ids:
             raise Refused(CloseCode.POLICY_VIOLATION, "this call is already being recorded on another stream")
         if self._calls >= self.settings.max_calls:
             raise Refused(CloseCode.TRY_AGAIN_LATER, f"this worker already holds {self.settings.max_calls} calls")
@@ -89,13 +90,19 @@ class LiveCalls:
         if free < self.settings.spool_reserve_mb * 2**20:
             raise Refused(CloseCode.TRY_AGAIN_LATER, f"spool has {free // 2**20} MiB free, under its reserve")
         held.call_id = call_id
+        self._receiving_ids.add(call_id)
         self._unauthenticated -= held.stranger
         held.stranger = False
         self._calls += 1
 
     def storing(self) -> None:
         """The current call is past receiving: nothing may interrupt it now. Does not switch greenlets."""
-        self._receiving.pop(gevent.getcurrent(), None)
+        self._stop_receiving()
+
+    def _stop_receiving(self) -> None:
+        held = self._receiving.pop(gevent.getcurrent(), None)
+        if held is not None and held.call_id:
+            self._receiving_ids.discard(held.call_id)
 
     def end(self, greenlet: Greenlet, code: CloseCode, reason: str) -> None:
         held = self._receiving.get(greenlet)
