@@ -56,7 +56,7 @@ class System:
     recordings: Path | None  # a directory sink
     gcs: devstack.GcsEmulator | None = None
     spool: Path | None = None
-    helpers: tuple[psutil.Process, ...] = ()  # kept off the worker's core: they are not on a Cloud Run instance
+    helpers: tuple[psutil.Process, ...] = ()  # kept off the worker's core, with the generators
 
 
 def stored_entries(log: Path) -> dict[str, dict[str, Any]]:
@@ -160,8 +160,8 @@ def start(name: str, args: argparse.Namespace, tmp: Path) -> Iterator[System]:
                 [worker] = psutil.Process(processes[0].pid).children()
                 answer_url = f"http://127.0.0.1:{function_port}/vonage/answer"
                 sink = recordings if args.sink == "dir" else None
-                # The answer function (a Cloud Function in production), the emulator (Cloud Storage) and gunicorn's
-                # arbiter: none of them shares the worker's instance.
+                # The answer function and the emulator stand in for services that run elsewhere (a Cloud Function,
+                # Cloud Storage); gunicorn's arbiter shares the instance but only wakes to check on its worker.
                 arbiter, function = (psutil.Process(p.pid) for p in processes)
                 helpers = [arbiter, function, *function.children(recursive=True)]
                 helpers += [psutil.Process(gcs.process.pid)] if gcs.process else []
