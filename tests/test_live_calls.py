@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import gevent
+import gevent.event
 import pytest
 from gevent import socket
 
@@ -118,3 +119,24 @@ def test_a_call_is_refused_a_second_stream_only_while_its_first_receives(
         assert second_stream() == "admitted"
         first.get(timeout=5)
     assert second_stream() == "admitted"
+
+
+def test_waiting_for_the_stores_ends_when_the_last_is_stored_or_at_the_timeout(
+    tmp_path: Path, connection: Connection
+) -> None:
+    calls, release = live_calls(tmp_path), gevent.event.Event()
+
+    def call(call_id: str) -> None:
+        with calls.holding(connection, vouched=True):
+            calls.claim(call_id)
+            calls.storing()
+            release.wait()
+            calls.stored()
+
+    storing = [gevent.spawn(call, f"c{n}") for n in range(2)]
+    gevent.sleep(0.01)
+    assert calls.wait_for_stores(0.05) is False  # both still storing: the wait gives up
+    release.set()
+    assert calls.wait_for_stores(5) is True
+    gevent.joinall(storing, raise_error=True)
+    assert calls.wait_for_stores(0) is True  # nobody storing: no wait at all

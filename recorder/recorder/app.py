@@ -25,7 +25,10 @@ log = logging.getLogger("recorder")
 
 CONNECTION = "recorder.connection"  # the environ keys worker.py's upgrade fills in
 TOKEN = "recorder.token"  # a token presented on the upgrade, and verified there (signature, expiry, provider)
-CLEAN_UP_DELAY_S = 1.0  # from storing a call to deleting its parts: after a burst of hang-ups is stored
+# From storing a call to deleting its parts: at least CLEAN_UP_DELAY_S, then until the worker's other calls are
+# stored, for at most CLEAN_UP_WAIT_S (under a steady load some call may always be storing).
+CLEAN_UP_DELAY_S = 1.0
+CLEAN_UP_WAIT_S = 5.0
 CLOSE_WAIT_S = 2.0  # from our close frame to closing TCP, storing included: how long the peer has to answer it
 HEALTH_RECHECK_S = 10.0  # while storage is unusable, how often the health check probes it again
 
@@ -125,20 +128,25 @@ def hold_call(connection: Connection, session: CallSession, calls: LiveCalls) ->
         log.exception("recorder error", extra=session.log_fields)  # the peer learns only the code
     calls.storing()
     closing_by = time.monotonic() + CLOSE_WAIT_S
-    connection.send_close(code, reason)
-    # Live audio before stores: when many calls hang up on one tick, each one's store waits until the calls still
-    # receiving have read what is waiting (storing them first put a quarter of a second of lag on the last ones).
-    gevent.sleep(0)
     try:
+        connection.send_close(code, reason)
+        # Live audio before stores: when many calls hang up on one tick, each one's store waits until the calls
+        # still receiving have read what is waiting (storing them first put a quarter of a second of lag on the
+        # last ones).
+        gevent.sleep(0)
         session.finish(why)
     finally:
+        calls.stored()
         # Stores before sockets: closing TCP waits until the calls that hung up on the same tick are stored.
         gevent.sleep(0)
         try:
             connection.close(wait_s=closing_by - time.monotonic())
         finally:
             # Deleting the parts waits until the calls that hung up at the same moment are stored: it is not on
-            # the way to anyone's "recording stored". The drain waits for it, undelayed (the call is still held).
+            # the way to anyone's "recording stored", and in Cloud Storage it is requests too (five for a 30 s
+            # call), which during a burst of 200 hang-ups doubled the last calls' wait. The drain waits for it,
+            # undelayed (the call is still held).
             if not calls.draining:
                 gevent.sleep(CLEAN_UP_DELAY_S)
+                calls.wait_for_stores(CLEAN_UP_WAIT_S)
             session.clean_up()

@@ -25,6 +25,7 @@ from typing import Any
 
 import gevent
 from gevent import Greenlet
+from gevent.event import Event
 
 from .closing import CloseCode, EndCall, Refused
 from .settings import Settings
@@ -54,6 +55,9 @@ class LiveCalls:
         self._held = 0  # receiving or storing
         self._unauthenticated = 0
         self._calls = 0  # authenticated, receiving or storing
+        self._storing = 0  # between storing() and stored()
+        self._no_stores = Event()
+        self._no_stores.set()
 
     def upgrade_refusal(self) -> str | None:
         """Why a new connection without a signed token must be refused before its 101 (an HTTP 503), if it must."""
@@ -96,8 +100,21 @@ class LiveCalls:
         self._calls += 1
 
     def storing(self) -> None:
-        """The current call is past receiving: nothing may interrupt it now. Does not switch greenlets."""
+        """The current call is past receiving: nothing may interrupt it now, and it is storing until `stored()`.
+        Does not switch greenlets."""
         self._stop_receiving()
+        self._storing += 1
+        self._no_stores.clear()
+
+    def stored(self) -> None:
+        """The current call's store is over: stored, or left to the sweeper."""
+        self._storing -= 1
+        if not self._storing:
+            self._no_stores.set()
+
+    def wait_for_stores(self, timeout: float) -> bool:
+        """Until no call of this worker is storing, or `timeout` passes; False if it passed."""
+        return bool(self._no_stores.wait(timeout))
 
     def _stop_receiving(self) -> None:
         held = self._receiving.pop(gevent.getcurrent(), None)
