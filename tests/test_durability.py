@@ -200,3 +200,21 @@ def test_a_lost_upload_response_still_leaves_one_object(
             wait_for(lambda: stack.parts() == [], what="the parts to be removed")
     finally:
         proxy.close()
+
+
+def test_a_burst_of_hang_ups_shares_the_stores_connections(tmp_path: Path, gcs: GcsEmulator) -> None:
+    """Every call of a burst stores through the client's pool of connections: none opened only to be discarded
+    (each one a TLS handshake to Cloud Storage), and no urllib3 warning in the log for each."""
+    calls = 40
+    with running_stack(tmp_path, gcs, SEGMENT_S=str(SEGMENT_S)) as stack:
+        audio = long_audio(3)
+
+        async def together() -> list[vonage.CallResult]:
+            return await asyncio.gather(
+                *(vonage.call(stack.answer_url(), audio, call_id=f"burst-{n:02d}") for n in range(calls))
+            )
+
+        for result in run(together()):
+            assert stack.stored(result.call_id).pcm == audio.data
+        wait_for(lambda: stack.parts() == [], 15, "the parts to be removed")
+        assert [e["message"] for e in stack.logs() if "onnection pool" in e["message"]] == []
