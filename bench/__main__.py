@@ -14,6 +14,8 @@ the ramp and all hang up at the same moment, and it prints, for each system:
 - whether every recording is bit-exact (the sent audio, byte for byte, and nothing else);
 - the load generator's own worst lag and CPU, so that a slow generator is not mistaken for a slow recorder
   (`--generators 2` splits the calls over two processes);
+- the hang-up burst's CPU: what the worker spent from the hang-up to the last store, per call, and on the
+  emulator what the emulator spent too, so that a saturated emulator is not mistaken for a slow store;
 - for the recorder on the Cloud Storage emulator (`--sink gcs`), also the spool's peak and store requests.
 """
 
@@ -26,8 +28,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import wave
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -187,6 +191,44 @@ def pin_to(process: psutil.Process, cores: list[int]) -> None:
             os.sched_setaffinity(thread.id, cores)
 
 
+def cpu_ns(pid: int) -> int:
+    """The CPU time process `pid` has used, to the nanosecond: the scheduler's own count for each of its threads
+    (psutil's user and system times move in 10 ms ticks, as long as the recorder's whole hang-up on a directory)."""
+    total = 0
+    for task in os.scandir(f"/proc/{pid}/task"):
+        with suppress(OSError), open(f"{task.path}/schedstat") as schedstat:
+            total += int(schedstat.read().split()[0])
+    return total
+
+
+class CpuClock(threading.Thread):
+    """Every 10 ms, the CPU time of each of `processes`: what each spent between two moments of the run."""
+
+    def __init__(self, processes: list[psutil.Process]) -> None:
+        super().__init__(daemon=True)
+        self._pids = [process.pid for process in processes]
+        self._times: list[float] = []  # wall clock, as the generators' and the log's timestamps
+        self._cpu_ns: list[list[int]] = []
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(0.01):
+            with suppress(OSError):  # a process that has ended
+                cpu = [cpu_ns(pid) for pid in self._pids]
+                self._times.append(time.time())
+                self._cpu_ns.append(cpu)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+    def spent_s(self, start: float, end: float) -> list[float]:
+        """Each process's CPU seconds from the last sample before `start` to the first after `end`."""
+        first = max(bisect_right(self._times, start) - 1, 0)
+        last = min(bisect_left(self._times, end), len(self._times) - 1)
+        return [(after - before) / 1e9 for before, after in zip(self._cpu_ns[first], self._cpu_ns[last], strict=True)]
+
+
 def spool_bytes(spool: Path | None) -> int:
     """The audio not yet in the store: every call's segment files."""
     total = 0
@@ -223,8 +265,11 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     pin = len(cores) >= 2
     if pin:
         pin_to(worker, cores[:1])
-        for helper in system.helpers:
+        for helper in [*system.helpers, psutil.Process()]:  # and this process, which samples the others
             pin_to(helper, cores[1:])
+    emulator = [psutil.Process(system.gcs.process.pid)] if system.gcs and system.gcs.process else []
+    clock = CpuClock([worker, *emulator])
+    clock.start()
     time.sleep(1.0)
     baseline_rss = worker.memory_info().rss
     cpu_before = worker.cpu_times()
@@ -263,6 +308,7 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
         peak_rss = max(peak_rss, worker.memory_info().rss)
         time.sleep(0.25)
     cpu_after = worker.cpu_times()
+    clock.stop()
 
     completed = [r for r in results if r["call_id"] in stored]
     frames = max(sum(r["frames"] for r in completed), 1)
@@ -279,6 +325,13 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     def per_call(rss: int) -> float:
         return (rss - baseline_rss) / 1024 / calls
 
+    # The hang-up: from the first call's close to the last "recording stored".
+    hung_up = min((r["hung_up"] for r in completed), default=0.0)
+    last_stored = hung_up + to_store_ms[-1] / 1000
+    burst_s = clock.spent_s(hung_up, last_stored) if completed else [float("nan")] * (1 + len(emulator))
+    burst = f"worker {burst_s[0] * 1000:.0f} ms ({burst_s[0] * 1000 / calls:.2f} a call)"
+    if emulator:
+        burst += f", emulator {burst_s[1] * 1000:.0f} ms ({burst_s[1] * 1000 / calls:.2f} a call)"
     call_hours = frames * 0.02 / 3600
     requests = sum(stored[r["call_id"]].get("store_requests", 0) for r in completed)
     figures = {
@@ -288,6 +341,7 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
         "lag_max": lags[-1],
         "store_p50": statistics.median(to_store_ms),
         "store_max": to_store_ms[-1],
+        "burst_cpu_ms": burst_s[0] * 1000 / calls,
     }
     rows = [
         (
@@ -311,6 +365,7 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
             f"{per_call(peak_rss):.0f} KiB at peak ({peak_rss / MIB:.0f} MiB; {baseline_rss / MIB:.0f} MiB idle)",
         ),
         ("hang-up to stored p50, max", f"{figures['store_p50']:.0f} ms, {figures['store_max']:.0f} ms"),
+        ("CPU from hang-up to last store", burst),
     ]
     if system.spool is not None and args.sink == "gcs":
         rows.append(("peak spool", f"{peak_spool / MIB:.1f} MiB: {peak_spool / 1024 / calls:.0f} KiB per call"))
@@ -360,6 +415,7 @@ def print_summary(figures: dict[str, list[dict[str, Any]]]) -> None:
         ("lag max, ms", "lag_max", 1),
         ("hang-up to stored p50, ms", "store_p50", 0),
         ("hang-up to stored max, ms", "store_max", 0),
+        ("hang-up CPU per call, ms", "burst_cpu_ms", 2),
     ]
     print(f"  {'':<28} {'recorder':<24} {'yardstick':<24}")
     for label, key, digits in rows:
