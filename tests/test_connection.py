@@ -12,7 +12,7 @@ from gevent import socket
 from test_frames import masked
 
 from recorder.websocket import connection as connection_module
-from recorder.websocket.connection import YIELD_FRAMES, Connection
+from recorder.websocket.connection import BATCH_FROM_CONNECTIONS, YIELD_FRAMES, Connection
 from recorder.websocket.frames import Close, Parser
 
 
@@ -150,6 +150,7 @@ def test_paused_connections_share_one_tick_and_one_ended_meanwhile_leaves_it(mon
     """Paused calls wait on the worker's one read tick, not a timer each: every one is woken and reads what
     arrived. A call ended from outside while it waits (the drain's EndCall) leaves the tick, and the others go on."""
     monkeypatch.setattr(connection_module, "_ticks", {})  # this test's own tick
+    monkeypatch.setattr(connection_module, "BATCH_FROM_CONNECTIONS", 3)  # as busy as a worker that batches
     pairs = [pair(pause_s=0.03) for _ in range(3)]
     received: list[list[bytes | str]] = [[], [], []]
 
@@ -174,3 +175,30 @@ def test_paused_connections_share_one_tick_and_one_ended_meanwhile_leaves_it(mon
     for connection, peer in pairs:
         connection.close(wait_s=0)
         peer.close()
+
+
+def test_a_worker_with_few_connections_reads_each_frame_as_it_lands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batching pays only once a worker is busy: below BATCH_FROM_CONNECTIONS a paused call does not wait for the
+    tick (here 10 s away) but reads what arrives at once; from there on it waits for the tick again."""
+    monkeypatch.setattr(connection_module, "_ticks", {})
+    connections = [pair(pause_s=10.0) for _ in range(BATCH_FROM_CONNECTIONS - 1)]
+    connection, peer = connections[0]
+
+    def sent_later(payload: bytes) -> None:
+        gevent.sleep(0.05)  # the buffer is dry when the call asks for more
+        peer.sendall(masked(0x2, payload))
+
+    gevent.spawn(sent_later, b"a")
+    with gevent.Timeout(2):
+        assert connection.recv() == b"a"
+    connections.append(pair(pause_s=10.0))  # now the worker has enough connections to batch
+    gevent.spawn(sent_later, b"b")
+    with pytest.raises(gevent.Timeout), gevent.Timeout(2):
+        connection.recv()
+    newest, its_peer = connections.pop()
+    newest.close(wait_s=0)  # one fewer again: the next read is at once
+    its_peer.close()
+    assert connection.recv() == b"b"
+    for ours, theirs in connections:
+        ours.close(wait_s=0)
+        theirs.close()
