@@ -3,6 +3,7 @@ sockets): it yields to other greenlets whatever the buffer holds, answers pings,
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 
@@ -12,7 +13,7 @@ from gevent import socket
 from test_frames import masked
 
 from recorder.websocket import connection as connection_module
-from recorder.websocket.connection import BATCH_FROM_CONNECTIONS, YIELD_FRAMES, Connection
+from recorder.websocket.connection import BATCH_FROM_CONNECTIONS, RECV_SIZE, YIELD_FRAMES, Connection
 from recorder.websocket.frames import Close, Parser
 
 
@@ -202,3 +203,39 @@ def test_a_worker_with_few_connections_reads_each_frame_as_it_lands(monkeypatch:
     for ours, theirs in connections:
         ours.close(wait_s=0)
         theirs.close()
+
+
+class CountedReads:
+    """The os module as connection.py sees it, counting its reads."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def read(self, fd: int, size: int) -> bytes:
+        self.reads += 1
+        return os.read(fd, size)
+
+
+def test_a_read_that_took_exactly_a_full_buffer_goes_back_to_waiting_for_the_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read that took exactly RECV_SIZE bytes cannot tell whether more is waiting, so the next one comes at once.
+    If nothing was, the call waits for the tick again: it used to retry, yielding between tries, until the peer's
+    next frame."""
+    monkeypatch.setattr(connection_module, "_ticks", {})
+    monkeypatch.setattr(connection_module, "BATCH_FROM_CONNECTIONS", 1)
+    counted = CountedReads()
+    monkeypatch.setattr(connection_module, "os", counted)
+    connection, peer = pair(pause_s=0.05)
+    frame = masked(0x2, b"a" * (4096 - 8))  # 4,096 bytes on the wire: 16 of them fill one read exactly
+    peer.sendall(frame * (RECV_SIZE // len(frame)))
+    assert len(connection.receive()) == RECV_SIZE // len(frame)
+    before = counted.reads
+    with pytest.raises(gevent.Timeout), gevent.Timeout(0.3):
+        connection.receive()  # nothing more comes
+    assert counted.reads - before < 20  # the one that found nothing, then one a tick (about 7), not thousands
+    connection.close(wait_s=0)
+    peer.close()

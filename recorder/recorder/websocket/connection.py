@@ -167,7 +167,10 @@ class Connection:
             # Paused: the tick is the wait, and the buffer is read directly. Unpaused: gevent's recv waits for it.
             chunk = os.read(self._fd, RECV_SIZE) if paused else self._sock.recv(RECV_SIZE)
         except BlockingIOError:
-            return  # nothing arrived since the last tick: wait for the next one (self._drained stays True)
+            # Nothing arrived since the last tick, or nothing followed a read that took exactly RECV_SIZE: wait
+            # for the next tick (a read still marked undrained here used to retry at once, over and over).
+            self._drained = True
+            return
         except OSError:
             chunk = b""
         if not chunk:
