@@ -158,14 +158,14 @@ class Connection:
         return messages
 
     def _fill(self) -> None:
-        paused = self._tick is not None and self._tick.batching
+        tick = self._tick if self._tick is not None and self._tick.batching else None
         if not self._drained:
             gevent.sleep(0)  # more is waiting: take it, but let the other calls run first
-        elif paused:
-            self._tick.wait()  # type: ignore[union-attr]
+        elif tick is not None:
+            tick.wait()
         try:
             # Paused: the tick is the wait, and the buffer is read directly. Unpaused: gevent's recv waits for it.
-            chunk = os.read(self._fd, RECV_SIZE) if paused else self._sock.recv(RECV_SIZE)
+            chunk = os.read(self._fd, RECV_SIZE) if tick is not None else self._sock.recv(RECV_SIZE)
         except BlockingIOError:
             # Nothing arrived since the last tick, or nothing followed a read that took exactly RECV_SIZE: wait
             # for the next tick (a read still marked undrained here used to retry at once, over and over).
