@@ -30,6 +30,11 @@ def test_the_benchmark_stores_every_call_bit_exact_on_both_systems(tmp_path: Pat
         assert "calls stored                   6 of 6\n" in text, text
         assert "bit-exact                      all\n" in text, text
         assert hang_up_cpu_ms(text)["worker"] > 0, text
+    for text in (rounds[0], rounds[3]):  # the recorder's: its stores' own time, and the floor it puts under p50
+        [row] = [line for line in text.splitlines() if line.strip().startswith("stores, one after another")]
+        each, floor = re.findall(r"([\d.]+) ms each at the median.*no p50 under (\d+) ms", row)[0]
+        assert float(each) > 0 and int(floor) >= 0, row
+    assert "stores, one after another" not in rounds[1] + rounds[2]  # the yardstick does not say
     assert f"files under {tmp_path}: " in result.stdout
     assert "CPU per frame, recorder / yardstick (medians): " in result.stdout
 

@@ -96,3 +96,15 @@ def test_a_stereo_message_longer_than_the_reorder_window_keeps_both_channels(tmp
     recorded = stored_pcm(jambonz.finish("connection closed"))
     jambonz.clean_up()
     assert recorded == stereo
+
+
+def test_the_stored_line_says_how_long_storing_took(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # `make bench` adds these up into the floor a burst of stores puts under the hang-up's median.
+    vonage = session(tmp_path, VonageAdapter(), "timed")
+    connected = {"event": "websocket:connected", "content-type": "audio/l16;rate=16000", "uuid": "timed"}
+    vonage.receive([json.dumps(connected), bytes(640)])
+    with caplog.at_level("INFO", logger="recorder.session"):
+        assert vonage.finish("connection closed") is not None
+    vonage.clean_up()
+    [stored] = [record for record in caplog.records if record.getMessage() == "recording stored"]
+    assert 0 < stored.store_ms < 10_000  # type: ignore[attr-defined]
