@@ -5,6 +5,8 @@ drift from minute to minute falls on both alike. The yardstick (`bench/yardstick
 asyncio recorder, as the SignalWire guide's sample is. In every round N simulated Vonage calls start evenly over
 the ramp and all hang up at the same moment, and it prints, for each system:
 
+- where the worker and the generators may run (the worker has a core of its own: its lag is then its own);
+
 - CPU ms per 1,000 frames (the worker process's user+system time, from before the first call to the last store),
   and the recorder's against the yardstick's (the ratio of the medians);
 - worst lag, p99 and max over the calls: how far the audio a call had processed trailed the wall clock since its
@@ -51,6 +53,9 @@ from bench.load import call_audio
 BUCKET = "bench-recordings"
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
+# The cores this run may use, read once: the harness then moves itself off the worker's core, and its own affinity
+# is no longer the machine's (read each round, from the second round on it left every process on one core).
+CORES = sorted(os.sched_getaffinity(0))
 
 
 @dataclass
@@ -195,6 +200,22 @@ def pin_to(process: psutil.Process, cores: list[int]) -> None:
             os.sched_setaffinity(thread.id, cores)
 
 
+def placement(worker: psutil.Process, loads: list[psutil.Process]) -> str:
+    """Where the worker and the generators may run, as the kernel has it (every thread's affinity), and whether
+    they share a core: a shared one puts the generator's time slices into the worker's lag."""
+
+    def cores(process: psutil.Process) -> set[int]:
+        found: set[int] = set()
+        with suppress(psutil.NoSuchProcess, ProcessLookupError):  # a generator that failed at once says why later
+            for thread in process.threads():
+                found.update(os.sched_getaffinity(thread.id))
+        return found
+
+    worker_cores, load_cores = cores(worker), set().union(*map(cores, loads))
+    text = f"worker on {sorted(worker_cores)}, generators on {sorted(load_cores)}"
+    return text + (", sharing a core" if worker_cores & load_cores else ", apart")
+
+
 def cpu_ns(pid: int) -> int:
     """The CPU time process `pid` has used, to the nanosecond: the scheduler's own count for each of its threads
     (psutil's user and system times move in 10 ms ticks, more than a hang-up of a few calls costs in all)."""
@@ -265,12 +286,11 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     # The worker on core 0; the generators, the answer function, the emulator and gunicorn's arbiter on the others
     # (this machine has two): they do not steal the worker's time slices, so the lag measured is the recorder's,
     # not the scheduler's.
-    cores = sorted(os.sched_getaffinity(0))
-    pin = len(cores) >= 2
+    pin = len(CORES) >= 2
     if pin:
-        pin_to(worker, cores[:1])
+        pin_to(worker, CORES[:1])
         for helper in [*system.helpers, psutil.Process()]:  # and this process, which samples the others
-            pin_to(helper, cores[1:])
+            pin_to(helper, CORES[1:])
     emulator = [psutil.Process(system.gcs.process.pid)] if system.gcs and system.gcs.process else []
     clock = CpuClock([worker, *emulator])
     clock.start()
@@ -282,7 +302,8 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     loads = [load for load, _ in launched]
     if pin:
         for load in loads:
-            pin_to(psutil.Process(load.pid), cores[1:])
+            pin_to(psutil.Process(load.pid), CORES[1:])
+    placed = placement(worker, [psutil.Process(load.pid) for load in loads])
     at_20s = started + args.ramp + min(20.0, args.seconds - 1)
     before_hang_up = started + args.ramp + args.seconds - 1
     rss_20s = rss_hang_up = 0
@@ -355,6 +376,7 @@ def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
         "store_floor": floor_ms,
     }
     rows = [
+        ("cores", placed),
         (
             "calls stored",
             f"{len(completed)} of {len(results)}" + f" ({len(failed)} failed: {failed[:3]})" * bool(failed),

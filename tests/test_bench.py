@@ -51,6 +51,20 @@ def test_on_the_emulator_the_benchmark_tells_the_emulators_cpu_from_the_workers(
     assert spent["worker"] > 0 and spent["emulator"] > 0, result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to keep apart")
+def test_every_round_keeps_the_worker_and_the_generator_on_cores_apart(tmp_path: Path) -> None:
+    # The harness moves itself off the worker's core in the first round; reading the machine's cores from its own
+    # affinity after that left the second round's worker and generator sharing one core.
+    command = [sys.executable, "-m", "bench", "--only", "recorder", "--rounds", "2", "--calls", "3", "--seconds", "1"]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = subprocess.run([*command, "--ramp", "0.2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line.split(None, 1)[1] for line in result.stdout.splitlines() if line.strip().startswith("cores ")]
+    first, *others = sorted(os.sched_getaffinity(0))
+    assert rows == [f"worker on [{first}], generators on {others}, apart"] * 2, result.stdout
+
+
 def hang_up_cpu_ms(text: str) -> dict[str, float]:
     """The round's "CPU from hang-up to last store" row: milliseconds of CPU per process."""
     [row] = [line for line in text.splitlines() if line.strip().startswith("CPU from hang-up to last store")]
