@@ -6,7 +6,6 @@ asyncio recorder, as the SignalWire guide's sample is. In every round N simulate
 the ramp and all hang up at the same moment, and it prints, for each system:
 
 - where the worker and the generators may run (the worker has a core of its own: its lag is then its own);
-
 - CPU ms per 1,000 frames (the worker process's user+system time, from before the first call to the last store),
   and the recorder's against the yardstick's (the ratio of the medians);
 - worst lag, p99 and max over the calls: how far the audio a call had processed trailed the wall clock since its
